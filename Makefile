@@ -1,0 +1,55 @@
+# Developer entry points. Only python3 (3.11 or newer) and make are needed.
+#   make install      create .venv and install the locked dev requirements
+#   make run          embedded PostgreSQL + mail sink + migrations + runserver
+#   make test         embedded PostgreSQL + pytest (PYTEST_ARGS="-x -k foo")
+#   make lock         re-lock requirements/*.txt from requirements/*.in
+#   make clean-data   stop the embedded PostgreSQL and delete .run/
+
+PYTHON ?= python3
+PYTEST_ARGS ?=
+# Extra pip-compile arguments, e.g. `make lock LOCK_ARGS=--upgrade`.
+LOCK_ARGS ?=
+PIP_TOOLS_VERSION ?= 7.6.2
+
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+LOCK_VENV := .run/lock-venv
+PIP_COMPILE_FLAGS := --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+# Fails with a clear message unless $(PYTHON) exists and is 3.11 or newer.
+CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
+	echo "error: '$(PYTHON)' not found; install Python 3.11 or newer or run make PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
+	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
+
+.PHONY: install run test lock clean-data
+
+install: $(STAMP)
+
+$(STAMP): requirements/dev.txt
+	$(CHECK_PYTHON)
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --upgrade pip
+	$(VENV_PYTHON) -m pip install --require-hashes -r requirements/dev.txt
+	touch $@
+
+run: install
+	$(VENV_PYTHON) scripts/devstack.py run
+
+test: install
+	$(VENV_PYTHON) scripts/devstack.py test -- $(PYTEST_ARGS)
+
+lock:
+	$(CHECK_PYTHON)
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet "pip-tools==$(PIP_TOOLS_VERSION)"
+	cd requirements && ../$(LOCK_VENV)/bin/pip-compile $(PIP_COMPILE_FLAGS) $(LOCK_ARGS) --output-file=base.txt base.in
+	cd requirements && ../$(LOCK_VENV)/bin/pip-compile $(PIP_COMPILE_FLAGS) $(LOCK_ARGS) --output-file=dev.txt dev.in
+	rm -rf $(LOCK_VENV)
+
+clean-data:
+	@if [ -x $(VENV_PYTHON) ] && [ -d .run/pgdata ]; then $(VENV_PYTHON) scripts/devstack.py stop; fi
+	rm -rf .run

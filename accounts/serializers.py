@@ -1,0 +1,103 @@
+"""dj-rest-auth serializers, made email-only and scoped to the hospital of the request."""
+from allauth.account.adapter import get_adapter
+from allauth.account.utils import user_pk_to_url_str
+from dj_rest_auth import serializers as rest_auth
+from dj_rest_auth.forms import AllAuthPasswordResetForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.urls import reverse
+from rest_framework import serializers
+
+from accounts.tenancy import request_hospital_id
+from tenants.links import hospital_link
+
+User = get_user_model()
+
+
+class LoginSerializer(rest_auth.LoginSerializer):
+    """Email and password only; HospitalEmailBackend scopes the lookup to the hospital."""
+
+    username = None
+    email = serializers.EmailField()
+
+    def validate_auth_user_status(self, user):
+        # Same answer as a wrong password: a disabled account is not confirmed to exist.
+        if not user.is_active:
+            raise serializers.ValidationError("Unable to log in with provided credentials.")
+
+
+class RegisterSerializer(serializers.Serializer):
+    """Email-only signup (dj-rest-auth's own still requires a username).
+
+    It never says whether the email already has an account: that is decided
+    in `accounts.services.user_register`, after validation, and both outcomes
+    answer alike.
+    """
+
+    email = serializers.EmailField(max_length=254)
+    password1 = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    password2 = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+    def validate_email(self, email: str) -> str:
+        return User.objects.normalize_email(email)
+
+    def validate(self, data):
+        if data["password1"] != data["password2"]:
+            raise serializers.ValidationError({"password2": ["The two password fields didn't match."]})
+        candidate = User(email=data["email"], first_name=data["first_name"], last_name=data["last_name"])
+        try:
+            validate_password(data["password1"], user=candidate)
+        except Exception as exc:  # django.core.exceptions.ValidationError
+            raise serializers.ValidationError({"password1": list(exc.messages)}) from exc
+        return data
+
+
+class UserDetailsSerializer(serializers.ModelSerializer):
+    hospital = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = User
+        fields = ("pk", "email", "first_name", "last_name", "name", "hospital")
+        # Changing the login email needs its own verified flow; not offered here.
+        read_only_fields = ("pk", "email", "name", "hospital")
+
+
+class HospitalPasswordResetForm(AllAuthPasswordResetForm):
+    """allauth's reset form, looking only at the accounts of the request's hospital."""
+
+    def __init__(self, *args, hospital_id, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hospital_id = hospital_id
+
+    def clean_email(self):
+        email = get_adapter().clean_email(self.cleaned_data["email"])
+        self.users = list(User.objects.filter(email__iexact=email, hospital_id=self.hospital_id, is_active=True))
+        return self.cleaned_data["email"]
+
+
+def password_reset_url(request, user, temp_key: str) -> str:
+    """The reset link of an email: on the user's own hospital's frontend."""
+    return hospital_link(user.hospital, reverse("password_reset_confirm", args=[user_pk_to_url_str(user), temp_key]))
+
+
+class PasswordResetSerializer(rest_auth.PasswordResetSerializer):
+    def get_email_options(self):
+        return {"url_generator": password_reset_url}
+
+    def validate_email(self, value):
+        hospital_id = request_hospital_id(self.context["request"])
+        self.reset_form = HospitalPasswordResetForm(data=self.initial_data, hospital_id=hospital_id)
+        if not self.reset_form.is_valid():
+            raise serializers.ValidationError(self.reset_form.errors)
+        return value
+
+
+class PasswordResetConfirmSerializer(rest_auth.PasswordResetConfirmSerializer):
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        # A link for hospital A's account does nothing on hospital B.
+        if self.user.hospital_id != request_hospital_id(self.context["request"]):
+            raise serializers.ValidationError({"uid": ["Invalid value"]})
+        return attrs

@@ -1,0 +1,52 @@
+"""Account operations, called alike by the API, commands and (later) tasks."""
+from __future__ import annotations
+
+from allauth.account.adapter import get_adapter
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import IntegrityError, transaction
+
+from tenants.models import Hospital
+
+User = get_user_model()
+
+
+def user_register(*, request, hospital: Hospital, email: str, password: str,
+                  first_name: str = "", last_name: str = "") -> User | None:
+    """Self-registration of a hospital's staff member; the account waits for email verification.
+
+    An email that already has an account (any case, any hospital) creates
+    nothing and changes nothing: its owner is told by email instead, and the
+    caller cannot tell the two outcomes apart. Returns the new user, or None.
+    """
+    email = User.objects.normalize_email(email)
+    try:
+        with transaction.atomic():
+            if User.objects.filter(email__iexact=email).exists():
+                raise IntegrityError("email taken")
+            user = User.objects.create_user(email, password, hospital=hospital,
+                                            first_name=first_name, last_name=last_name)
+            address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+    except IntegrityError:  # taken before, or by a concurrent registration
+        make_password(password)  # as slow as the path that creates an account
+        get_adapter(request).send_account_already_exists_mail(email)
+        return None
+    address.send_confirmation(request, signup=True)
+    return user
+
+
+def user_create_verified(*, hospital: Hospital | None, email: str, password: str | None,
+                         first_name: str = "", last_name: str = "") -> User:
+    """An account made by an operator (not self-registered): its email counts as verified.
+
+    ``hospital=None`` makes platform staff.
+    """
+    with transaction.atomic():
+        if hospital is None:
+            user = User.objects.create_superuser(email, password, first_name=first_name, last_name=last_name)
+        else:
+            user = User.objects.create_user(email, password, hospital=hospital,
+                                            first_name=first_name, last_name=last_name)
+        EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
+    return user

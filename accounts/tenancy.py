@@ -1,0 +1,30 @@
+"""Which hospital a request, a token or a user belongs to, in one vocabulary.
+
+A hospital's requests are served from its schema; the platform's from
+"public". Both are written here as a hospital id, ``None`` standing for the
+platform, so that users, tokens and requests compare with ``==``.
+"""
+from __future__ import annotations
+
+from django.db import connection
+
+# The JWT claim naming the hospital a token was issued for (null: the platform).
+HOSPITAL_CLAIM = "hospital"
+
+
+def request_hospital_id(request) -> int | None:
+    """The hospital a request was routed to (``None`` on the platform domain)."""
+    tenant = getattr(request, "tenant", None) or getattr(connection, "tenant", None)
+    if tenant is None or tenant.is_platform:
+        return None
+    return tenant.pk
+
+
+def user_belongs_here(user, request) -> bool:
+    """Hospital staff only at their hospital; platform staff only on the platform domain."""
+    return user.hospital_id == request_hospital_id(request)
+
+
+def token_belongs_here(token, request) -> bool:
+    """A JWT names the hospital it was issued for; it is good there and nowhere else."""
+    return HOSPITAL_CLAIM in token.payload and token.payload[HOSPITAL_CLAIM] == request_hospital_id(request)

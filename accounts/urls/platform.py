@@ -1,0 +1,18 @@
+"""/accounts/ on the platform domain: sign-in for platform staff only (no signup, no reset)."""
+from dj_rest_auth import views as rest_auth
+from django.urls import path
+
+from accounts import views
+
+# Endpoints that prove who you are by their body (password, refresh token, key)
+# skip access-token authentication: a stale access cookie must not block them.
+NO_AUTH = ()
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(authentication_classes=NO_AUTH), name="rest_login"),
+    path("logout/", views.LogoutView.as_view(authentication_classes=NO_AUTH), name="rest_logout"),
+    path("user/", rest_auth.UserDetailsView.as_view(), name="rest_user_details"),
+    path("password/change/", rest_auth.PasswordChangeView.as_view(), name="rest_password_change"),
+    path("token/refresh/", views.TokenRefreshView.as_view(authentication_classes=NO_AUTH), name="token_refresh"),
+    path("token/verify/", views.TokenVerifyView.as_view(authentication_classes=NO_AUTH), name="token_verify"),
+]

@@ -1,0 +1,109 @@
+"""dj-rest-auth's views, made hospital-aware where the stock ones are not.
+
+Each subclass changes one thing; everything else is dj-rest-auth's.
+"""
+from allauth.account.models import EmailAddress
+from dj_rest_auth.app_settings import api_settings as rest_auth_settings
+from dj_rest_auth.jwt_auth import get_refresh_view, unset_jwt_cookies
+from dj_rest_auth.registration import views as registration
+from dj_rest_auth import views as rest_auth
+from django.http import Http404
+from django.middleware.csrf import get_token
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
+
+from accounts import services
+from accounts.tenancy import request_hospital_id
+from accounts.tokens import HospitalTokenRefreshSerializer, HospitalTokenVerifySerializer, token_belongs_here
+from config.api import error_body
+
+
+class LoginView(rest_auth.LoginView):
+    def get_response(self):
+        # Cookie-authenticated writes need the CSRF header: hand out its cookie here.
+        get_token(self.request._request)
+        return super().get_response()
+
+
+class RegisterView(registration.RegisterView):
+    """Registration at the hospital of the subdomain; the answer never tells whether the email existed."""
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        return services.user_register(
+            request=self.request._request, hospital=self.request.tenant, email=data["email"],
+            password=data["password1"], first_name=data["first_name"], last_name=data["last_name"],
+        )
+
+
+class VerifyEmailView(registration.VerifyEmailView):
+    def get_object(self, queryset=None):
+        confirmation = super().get_object(queryset)
+        if confirmation.email_address.user.hospital_id != request_hospital_id(self.request):
+            raise Http404
+        return confirmation
+
+
+class ResendEmailVerificationView(registration.ResendEmailVerificationView):
+    def get_queryset(self):
+        return EmailAddress.objects.filter(user__hospital_id=request_hospital_id(self.request))
+
+
+class LogoutView(rest_auth.LogoutView):
+    """Blacklists the refresh token (from its cookie, or the body) and clears the cookies.
+
+    A refresh token of another hospital is refused and left untouched.
+    """
+
+    def logout(self, request):
+        data = request.data if isinstance(request.data, dict) else {}
+        raw = data.get("refresh") or request.COOKIES.get(rest_auth_settings.JWT_AUTH_REFRESH_COOKIE)
+        if not raw:
+            response = Response(error_body("No refresh token in the cookie or the body.", "refresh_missing"),
+                                status=status.HTTP_400_BAD_REQUEST)
+        else:
+            try:
+                token = RefreshToken(raw)
+                if not token_belongs_here(token, request):
+                    raise TokenError("Token is invalid or expired")
+                token.blacklist()
+                response = Response({"detail": "Successfully logged out."})
+            except TokenError as exc:
+                response = Response(error_body(str(exc), "token_not_valid"), status=status.HTTP_401_UNAUTHORIZED)
+        unset_jwt_cookies(response)
+        return response
+
+
+class TokenRefreshView(get_refresh_view()):
+    serializer_class = HospitalTokenRefreshSerializer
+
+
+class TokenVerifyView(SimpleJWTVerifyView):
+    serializer_class = HospitalTokenVerifySerializer
+
+
+class EmailLinkView(APIView):
+    """Where the links in emails land when FRONTEND_URL points at this API.
+
+    A frontend would show a page; here the JSON says what to POST, and where.
+    """
+
+    permission_classes = (AllowAny,)
+    authentication_classes = ()
+    post_to: str = ""
+
+    def get(self, request, **kwargs):
+        return Response({"detail": f"POST these values to {self.post_to} to continue.", **kwargs})
+
+
+class EmailConfirmLinkView(EmailLinkView):
+    post_to = "/accounts/registration/verify-email/"
+
+
+class PasswordResetLinkView(EmailLinkView):
+    post_to = "/accounts/password/reset/confirm/ with new_password1 and new_password2"

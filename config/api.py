@@ -1,0 +1,105 @@
+"""What every app's API shares: one JSON error shape and the handlers that produce it.
+
+Every error, from DRF, Django or the tenant middleware, answers
+``{"detail": "<message for people>", "code": "<stable code for programs>"}``,
+plus ``"fields": {"<field>": ["<message>", ...]}`` for invalid input.
+"""
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ServiceError(Exception):
+    """A business rule said no. Services raise it; the API answers 400 (or `status`)."""
+
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
+                 status: int = status.HTTP_400_BAD_REQUEST) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.field = field
+        self.status = status
+
+
+def error_body(detail: str, code: str, fields: dict | None = None) -> dict:
+    body = {"detail": str(detail), "code": code}
+    if fields:
+        body["fields"] = fields
+    return body
+
+
+def json_error(status_code: int, detail: str, code: str) -> JsonResponse:
+    return JsonResponse(error_body(detail, code), status=status_code)
+
+
+def _validation_body(detail) -> dict:
+    if isinstance(detail, dict):
+        fields = {k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in detail.items()}
+        general = fields.pop("non_field_errors", None)
+        message = general[0] if general else "Invalid input."
+        return error_body(message, "invalid", fields or None)
+    messages = detail if isinstance(detail, list) else [detail]
+    return error_body(str(messages[0]) if messages else "Invalid input.", "invalid")
+
+
+def exception_handler(exc, context):
+    """DRF exception handler: every error in one shape, never a 500 for bad input."""
+    if isinstance(exc, ServiceError):
+        fields = {exc.field: [exc.message]} if exc.field else None
+        return Response(error_body(exc.message, exc.code, fields), status=exc.status)
+    if isinstance(exc, RequestDataTooBig):
+        return Response(error_body("Request body is too large.", "body_too_large"),
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: let Django log it and answer 500
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _validation_body(exc.detail)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if isinstance(detail, dict):  # simplejwt puts {"detail", "code", "messages"}
+            detail, code = detail.get("detail", "Error."), detail.get("code", code)
+        if isinstance(code, (list, dict)):
+            code = "error"
+        response.data = error_body(detail, str(code))
+    return response
+
+
+# Django-level handlers, for errors raised outside DRF views.
+
+def tenant_not_found_view(request: HttpRequest) -> JsonResponse:
+    return json_error(404, "No hospital is served at this address.", "unknown_host")
+
+
+def not_found_view(request: HttpRequest, exception=None, **kwargs) -> JsonResponse:
+    return json_error(404, "Not found.", "not_found")
+
+
+def bad_request_view(request: HttpRequest, exception=None) -> JsonResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return json_error(413, "Request body is too large.", "body_too_large")
+    return json_error(400, "Bad request.", "bad_request")
+
+
+def permission_denied_view(request: HttpRequest, exception=None) -> JsonResponse:
+    return json_error(403, "You do not have permission to perform this action.", "permission_denied")
+
+
+def server_error_view(request: HttpRequest) -> JsonResponse:
+    return json_error(500, "Internal server error.", "server_error")

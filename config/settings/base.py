@@ -1,0 +1,216 @@
+"""Settings shared by every environment. Per-deploy values come from `config.env.env`."""
+from datetime import timedelta
+
+from config.env import BASE_DIR, database_url, env
+
+# GENERAL
+# ------------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+# The platform answers on BASE_DOMAIN; hospital <slug> on <slug>.BASE_DOMAIN.
+BASE_DOMAIN = env.str("BASE_DOMAIN", default="localhost")
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[BASE_DOMAIN, f".{BASE_DOMAIN}"])
+TIME_ZONE = "UTC"
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# APIs answer a missing slash with a JSON 404 rather than a redirect that
+# drops the POST body (and raises in DEBUG).
+APPEND_SLASH = False
+
+# DATABASES
+# ------------------------------------------------------------------------------
+DATABASES = {"default": env.db_url_config(database_url())}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# Persistent connections: a new connection per request costs more than the
+# request itself. Health checks drop connections the server has closed.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+
+# TENANCY (django-tenants): each hospital is a PostgreSQL schema.
+# ------------------------------------------------------------------------------
+SHARED_APPS = [
+    "django_tenants",  # must come first
+    "tenants",  # Hospital and Domain: the routing table itself
+    # contenttypes and auth live only in public so that content-type and
+    # permission ids are one global id space; guardian's per-hospital rows
+    # point at them (see ARCHITECTURE.md and ../shared/research/guardian-placement.md).
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",  # Django admin on the platform domain only
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    # Identity is global: one email is one account, linked to one hospital.
+    # allauth's EmailAddress and the JWT blacklist reference the user, so they
+    # live beside it (a tenant copy would be an empty, dangling user table).
+    "accounts",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",  # imported unconditionally by dj_rest_auth.registration
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "dj_rest_auth",
+    "dj_rest_auth.registration",
+]
+TENANT_APPS = [
+    # Object permissions are rows about one hospital's records, so they live
+    # in that hospital's schema (FKs to the public user/permission tables).
+    "guardian",
+    "hospitals",
+]
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+TENANT_MODEL = "tenants.Hospital"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+ROOT_URLCONF = "config.urls_tenants"
+DEFAULT_NOT_FOUND_TENANT_VIEW = "config.api.tenant_not_found_view"
+
+# MIDDLEWARE
+# ------------------------------------------------------------------------------
+MIDDLEWARE = [
+    "tenants.middleware.HospitalTenantMiddleware",  # first: picks the schema
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+WSGI_APPLICATION = "config.wsgi.application"
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".run" / "static"
+
+# AUTHENTICATION
+# ------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    # Email + password, only for users of the hospital the request is for.
+    "accounts.backends.HospitalEmailBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60 * 3)
+
+# django-allauth: registration and email verification only; login goes
+# through dj-rest-auth and our backend.
+ACCOUNT_ADAPTER = "accounts.adapters.HospitalAccountAdapter"
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = env.str("ACCOUNT_DEFAULT_HTTP_PROTOCOL", default="https")
+
+# django-guardian: an all-authenticated API has no anonymous user.
+ANONYMOUS_USER_NAME = None
+
+# DJANGO REST FRAMEWORK
+# ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.HospitalJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsTenantMember"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
+}
+
+# dj-rest-auth + simplejwt: pure JWT, tokens bound to one hospital.
+REST_AUTH = {
+    "USE_JWT": True,
+    "TOKEN_MODEL": None,
+    "SESSION_LOGIN": False,
+    "JWT_AUTH_COOKIE": "hospital-access",
+    "JWT_AUTH_REFRESH_COOKIE": "hospital-refresh",
+    # Sent only to the endpoints that consume it.
+    "JWT_AUTH_REFRESH_COOKIE_PATH": "/accounts/",
+    "JWT_AUTH_HTTPONLY": True,
+    "JWT_AUTH_SECURE": env.bool("JWT_AUTH_SECURE", default=True),
+    "JWT_AUTH_SAMESITE": "Lax",
+    # Host-only cookies: hospital A's cookie is never sent to hospital B.
+    "JWT_AUTH_COOKIE_DOMAIN": None,
+    # Cookie-authenticated unsafe requests need the CSRF header: sibling
+    # hospital subdomains are "same-site", so SameSite=Lax alone is not enough.
+    "JWT_AUTH_COOKIE_USE_CSRF": True,
+    "JWT_AUTH_RETURN_EXPIRATION": True,
+    "OLD_PASSWORD_FIELD_ENABLED": True,
+    "JWT_TOKEN_CLAIMS_SERIALIZER": "accounts.tokens.HospitalTokenObtainPairSerializer",
+    "LOGIN_SERIALIZER": "accounts.serializers.LoginSerializer",
+    "USER_DETAILS_SERIALIZER": "accounts.serializers.UserDetailsSerializer",
+    "REGISTER_SERIALIZER": "accounts.serializers.RegisterSerializer",
+    "PASSWORD_RESET_SERIALIZER": "accounts.serializers.PasswordResetSerializer",
+    "PASSWORD_RESET_CONFIRM_SERIALIZER": "accounts.serializers.PasswordResetConfirmSerializer",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=10)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+# EMAIL
+# ------------------------------------------------------------------------------
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env.str("EMAIL_HOST", default="127.0.0.1")
+EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Hospital Platform <no-reply@localhost>")
+
+# Where links in a hospital's emails point: its own frontend. "{slug}" and
+# "{base_domain}" are filled in per hospital.
+FRONTEND_URL = env.str("FRONTEND_URL", default="http://{slug}.{base_domain}:8000")
+
+# Frontends on another origin that post with cookies (e.g. https://app.stmary.example).
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# REQUESTS
+# ------------------------------------------------------------------------------
+# An auth API takes small JSON bodies; anything larger is refused with 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
+
+# LOGGING
+# ------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,9 @@
+"""Local development: `make run`. Plain HTTP on *.localhost."""
+from config.env import env
+
+env.ENVIRON.setdefault("DJANGO_SECRET_KEY", "local-dev-only-not-secret-0123456789abcdef0123456789")
+env.ENVIRON.setdefault("JWT_AUTH_SECURE", "false")  # cookies over http://*.localhost
+env.ENVIRON.setdefault("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
+env.ENVIRON.setdefault("DJANGO_DEBUG", "true")
+
+from config.settings.base import *  # noqa: E402,F403

@@ -1,0 +1,11 @@
+"""URLs of the platform domain (BASE_DOMAIN, public schema): platform staff only."""
+from django.contrib import admin
+from django.urls import include, path
+
+from config.urls_common import catch_all, handler400, handler403, handler404, handler500  # noqa: F401
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls.platform")),
+    catch_all,
+]

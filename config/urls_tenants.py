@@ -1,0 +1,9 @@
+"""URLs of every hospital subdomain (<slug>.BASE_DOMAIN, the hospital's schema)."""
+from django.urls import include, path
+
+from config.urls_common import catch_all, handler400, handler403, handler404, handler500  # noqa: F401
+
+urlpatterns = [
+    path("accounts/", include("accounts.urls.hospital")),
+    catch_all,
+]

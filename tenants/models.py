@@ -1,0 +1,52 @@
+"""The routing table of the platform, in the public schema: which schema serves which host."""
+from django.core.validators import RegexValidator
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+from django_tenants.utils import get_public_schema_name
+
+# A DNS label (so <slug>.BASE_DOMAIN is a valid host), short enough that the
+# schema name "h_<slug>" fits PostgreSQL's 63-character identifiers.
+SLUG_MAX_LENGTH = 50
+slug_validator = RegexValidator(
+    r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+    "Use lowercase letters, digits and hyphens; start and end with a letter or digit.",
+)
+RESERVED_SLUGS = frozenset({
+    "www", "admin", "api", "public", "platform", "static", "media", "mail", "smtp",
+    "ftp", "app", "auth", "login", "status", "help", "support", "docs", "test", "localhost",
+})
+
+
+def schema_name_for_slug(slug: str) -> str:
+    # The prefix keeps hospital schemas clear of "public", "pg_*" and
+    # "information_schema"; slugs carry no "_", so the mapping is one-to-one.
+    return "h_" + slug.replace("-", "_")
+
+
+class Hospital(TenantMixin):
+    """A hospital, served from its own PostgreSQL schema. One row (schema "public") is the platform itself."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator])
+    is_active = models.BooleanField(default=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False  # a hospital's records are never dropped by a row delete
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+    @property
+    def is_platform(self) -> bool:
+        return self.schema_name == get_public_schema_name()
+
+
+class Domain(DomainMixin):
+    """A host name that routes to a hospital's schema (or to the platform's)."""
+
+    def __str__(self) -> str:
+        return self.domain

@@ -1,0 +1,88 @@
+"""Hospital (tenant) operations, called alike by the API, the admin and management commands."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import DatabaseError, IntegrityError, transaction
+from django_tenants.utils import get_public_schema_name, tenant_context
+
+from accounts.services import user_create_verified
+from config.api import ServiceError
+from hospitals.models import StaffMember
+from hospitals.services import staff_member_create
+from tenants.models import RESERVED_SLUGS, SLUG_MAX_LENGTH, Domain, Hospital, schema_name_for_slug, slug_validator
+
+User = get_user_model()
+
+
+def hospital_host(slug: str) -> str:
+    return f"{slug}.{settings.BASE_DOMAIN}"
+
+
+def hospital_slug_validate(slug: str) -> str:
+    slug = (slug or "").strip().lower()
+    if not slug:
+        raise ServiceError("A slug is required.", code="slug_invalid", field="slug")
+    if len(slug) > SLUG_MAX_LENGTH:
+        raise ServiceError(f"A slug has at most {SLUG_MAX_LENGTH} characters.", code="slug_invalid", field="slug")
+    try:
+        slug_validator(slug)
+    except ValidationError as exc:
+        raise ServiceError(exc.messages[0], code="slug_invalid", field="slug") from exc
+    if slug in RESERVED_SLUGS:
+        raise ServiceError(f"'{slug}' is reserved.", code="slug_reserved", field="slug")
+    return slug
+
+
+def platform_ensure() -> Hospital:
+    """The public schema's row and its domain (BASE_DOMAIN); idempotent."""
+    platform, _ = Hospital.objects.get_or_create(
+        schema_name=get_public_schema_name(), defaults={"name": "Platform", "slug": "public"},
+    )
+    Domain.objects.update_or_create(domain=settings.BASE_DOMAIN, defaults={"tenant": platform, "is_primary": True})
+    return platform
+
+
+def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name: str = "",
+                    admin_last_name: str = "", admin_password: str | None = None) -> Hospital:
+    """Creates a hospital: its schema (migrated), its domain <slug>.BASE_DOMAIN and its admin account.
+
+    All or nothing: a taken slug or admin email fails with a ServiceError and
+    leaves no schema, row or account behind. Without a password the admin sets
+    one through password reset on the hospital's subdomain.
+    """
+    slug = hospital_slug_validate(slug)
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("A name is required.", code="name_required", field="name")
+    admin_email = User.objects.normalize_email(admin_email)
+    try:
+        validate_email(admin_email)
+    except ValidationError as exc:
+        raise ServiceError("Enter a valid email address.", code="email_invalid", field="admin_email") from exc
+    if Hospital.objects.filter(slug=slug).exists():
+        raise ServiceError(f"A hospital with slug '{slug}' already exists.", code="slug_taken", field="slug")
+    if User.objects.filter(email__iexact=admin_email).exists():
+        raise ServiceError(f"{admin_email} already has an account.", code="email_taken", field="admin_email")
+
+    try:
+        with transaction.atomic():
+            hospital = Hospital(name=name, slug=slug, schema_name=schema_name_for_slug(slug))
+            hospital.save(verbosity=0)  # CREATE SCHEMA + migrations, inside this transaction
+            Domain.objects.create(domain=hospital_host(slug), tenant=hospital, is_primary=True)
+            admin = user_create_verified(hospital=hospital, email=admin_email, password=admin_password,
+                                         first_name=admin_first_name, last_name=admin_last_name)
+            with tenant_context(hospital):
+                staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
+    except (IntegrityError, DatabaseError) as exc:
+        # Lost a race for the same slug or email against a concurrent creation.
+        if Hospital.objects.filter(slug=slug).exists():
+            raise ServiceError(f"A hospital with slug '{slug}' already exists.", code="slug_taken",
+                               field="slug") from exc
+        if User.objects.filter(email__iexact=admin_email).exists():
+            raise ServiceError(f"{admin_email} already has an account.", code="email_taken",
+                               field="admin_email") from exc
+        raise
+    return hospital

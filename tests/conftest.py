@@ -1,0 +1,126 @@
+"""One test database, two hospitals and one live HTTP server for the whole session.
+
+Tests talk to the app as its users do: real HTTP on a socket, with the
+hospital's host name in the Host header, against real PostgreSQL schemas,
+with mail going over SMTP into a sink. Nothing is rolled back between tests,
+so each test makes its own uniquely named users.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.db import connections
+from django.test.utils import setup_databases, teardown_databases
+
+from accounts.services import user_create_verified
+from tenants.services import hospital_create, hospital_host, platform_ensure
+from tests.support import PASSWORD, Api, start_mail_sink, unique_email
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    """A fresh test database, fully migrated (public schema), with the platform domain.
+
+    pytest-django's own fixture only creates databases for tests marked
+    django_db, and those run inside transactions a live server cannot see.
+    """
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=request.config.option.verbose, interactive=False, aliases={"default"})
+        platform_ensure()
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+        teardown_databases(config, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def db_access(django_db_setup, django_db_blocker):
+    """The suite works like a client of a running system: the database is always reachable."""
+    django_db_blocker.unblock()
+    yield
+    django_db_blocker.restore()
+
+
+@pytest.fixture(scope="session")
+def mail_sink():
+    sink, controller = start_mail_sink()
+    # Django's test setup swaps in the in-memory backend; tests use real SMTP.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def server_url(db_access, mail_sink) -> str:
+    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
+    server.set_app(WSGIHandler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def _make_hospital(slug: str):
+    return hospital_create(name=f"{slug.title()} General", slug=slug, admin_email=unique_email("admin"),
+                           admin_password=PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def hospital_a(db_access):
+    return _make_hospital("alpha")
+
+
+@pytest.fixture(scope="session")
+def hospital_b(db_access):
+    return _make_hospital("beta")
+
+
+@pytest.fixture
+def api_for(server_url):
+    """api_for(hospital) or api_for(None) (the platform domain): a fresh client."""
+
+    def make(hospital=None, host: str | None = None) -> Api:
+        if host is None:
+            host = settings.BASE_DOMAIN if hospital is None else hospital_host(hospital.slug)
+        return Api(server_url, host)
+
+    return make
+
+
+@pytest.fixture
+def api_a(api_for, hospital_a) -> Api:
+    return api_for(hospital_a)
+
+
+@pytest.fixture
+def api_b(api_for, hospital_b) -> Api:
+    return api_for(hospital_b)
+
+
+@pytest.fixture
+def user_a(hospital_a):
+    """A verified staff account of hospital A (password: PASSWORD)."""
+    return user_create_verified(hospital=hospital_a, email=unique_email("a"), password=PASSWORD,
+                                first_name="Ann", last_name="Alpha")
+
+
+@pytest.fixture
+def user_b(hospital_b):
+    return user_create_verified(hospital=hospital_b, email=unique_email("b"), password=PASSWORD,
+                                first_name="Ben", last_name="Beta")
+
+
+@pytest.fixture
+def platform_user(db_access):
+    return user_create_verified(hospital=None, email=unique_email("staff"), password=PASSWORD)
