@@ -1,5 +1,6 @@
 """dj-rest-auth serializers, made email-only and scoped to the hospital of the request."""
 from allauth.account.adapter import get_adapter
+from allauth.account.forms import default_token_generator
 from allauth.account.utils import user_pk_to_url_str
 from dj_rest_auth import serializers as rest_auth
 from dj_rest_auth.forms import AllAuthPasswordResetForm
@@ -64,6 +65,11 @@ class UserDetailsSerializer(serializers.ModelSerializer):
         read_only_fields = ("pk", "email", "name", "hospital")
 
 
+def password_reset_url(user, key: str) -> str:
+    """The reset link of an email: on the user's own hospital's frontend."""
+    return hospital_link(user.hospital, reverse("password_reset_confirm", args=[user_pk_to_url_str(user), key]))
+
+
 class HospitalPasswordResetForm(AllAuthPasswordResetForm):
     """allauth's reset form, looking only at the accounts of the request's hospital."""
 
@@ -76,16 +82,19 @@ class HospitalPasswordResetForm(AllAuthPasswordResetForm):
         self.users = list(User.objects.filter(email__iexact=email, hospital_id=self.hospital_id, is_active=True))
         return self.cleaned_data["email"]
 
-
-def password_reset_url(request, user, temp_key: str) -> str:
-    """The reset link of an email: on the user's own hospital's frontend."""
-    return hospital_link(user.hospital, reverse("password_reset_confirm", args=[user_pk_to_url_str(user), temp_key]))
+    def save(self, request, **kwargs):
+        # dj-rest-auth's save() reads allauth's deprecated AUTHENTICATION_METHOD
+        # on every call; this is the same mail without it.
+        for user in self.users:
+            key = default_token_generator.make_token(user)
+            get_adapter(request).send_mail("account/email/password_reset_key", user.email, {
+                "user": user, "password_reset_url": password_reset_url(user, key),
+                "request": request, "token": key, "uid": user_pk_to_url_str(user),
+            })
+        return self.cleaned_data["email"]
 
 
 class PasswordResetSerializer(rest_auth.PasswordResetSerializer):
-    def get_email_options(self):
-        return {"url_generator": password_reset_url}
-
     def validate_email(self, value):
         hospital_id = request_hospital_id(self.context["request"])
         self.reset_form = HospitalPasswordResetForm(data=self.initial_data, hospital_id=hospital_id)

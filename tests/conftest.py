@@ -38,6 +38,10 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         platform_ensure()
     yield
     with django_db_blocker.unblock():
+        # The live server's request threads are daemons; end any session they left open.
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
         connections.close_all()
         teardown_databases(config, verbosity=request.config.option.verbose)
 
