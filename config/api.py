@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -87,6 +88,7 @@ def tenant_not_found_view(request: HttpRequest) -> JsonResponse:
     return json_error(404, "No hospital is served at this address.", "unknown_host")
 
 
+@csrf_exempt  # also the catch-all route: a POST to a wrong path is a 404, not a CSRF failure
 def not_found_view(request: HttpRequest, exception=None, **kwargs) -> JsonResponse:
     return json_error(404, "Not found.", "not_found")
 
@@ -99,6 +101,10 @@ def bad_request_view(request: HttpRequest, exception=None) -> JsonResponse:
 
 def permission_denied_view(request: HttpRequest, exception=None) -> JsonResponse:
     return json_error(403, "You do not have permission to perform this action.", "permission_denied")
+
+
+def csrf_failure_view(request: HttpRequest, reason: str = "") -> JsonResponse:
+    return json_error(403, f"CSRF check failed: {reason}", "csrf_failed")
 
 
 def server_error_view(request: HttpRequest) -> JsonResponse:

@@ -200,6 +200,7 @@ FRONTEND_URL = env.str("FRONTEND_URL", default="http://{slug}.{base_domain}:8000
 
 # Frontends on another origin that post with cookies (e.g. https://app.stmary.example).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_FAILURE_VIEW = "config.api.csrf_failure_view"
 
 # REQUESTS
 # ------------------------------------------------------------------------------
