@@ -1,0 +1,94 @@
+"""Creating hospitals: schema, domain and admin, all or nothing; and where object permissions live."""
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django_tenants.utils import tenant_context
+from guardian.shortcuts import assign_perm, get_objects_for_user
+
+from accounts.services import user_create_verified
+from config.api import ServiceError
+from hospitals.models import StaffMember
+from tenants.models import Domain, Hospital
+from tenants.services import hospital_create
+from tests.support import PASSWORD, unique_email
+
+
+def schemas() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'h\\_%'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+def snapshot():
+    from django.contrib.auth import get_user_model
+    return (schemas(), Hospital.objects.count(), Domain.objects.count(), get_user_model().objects.count())
+
+
+def test_create_hospital_command_makes_schema_domain_and_admin(api_for, capsys):
+    email = unique_email("admin")
+    call_command("create_hospital", "--name", "St. Mary", "--slug", "stmary", "--admin-email", email,
+                 "--admin-password", PASSWORD)
+    hospital = Hospital.objects.get(slug="stmary")
+    assert hospital.schema_name == "h_stmary" and "h_stmary" in schemas()
+    assert hospital.domains.get().domain == "stmary.localhost"
+    with tenant_context(hospital):
+        assert StaffMember.objects.get(user__email=email).role == StaffMember.Role.HOSPITAL_ADMIN
+    # The admin can log in on the new subdomain straight away.
+    assert api_for(hospital).login(email).json()["user"]["hospital"] == "stmary"
+
+    before = snapshot()
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_hospital", "--name", "Other", "--slug", "stmary", "--admin-email", unique_email())
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("slug, code", [
+    ("www", "slug_reserved"), ("api", "slug_reserved"), ("public", "slug_reserved"),
+    ("Bad Slug", "slug_invalid"), ("-edge", "slug_invalid"), ("under_score", "slug_invalid"), ("x" * 51, "slug_invalid"),
+    ("", "slug_invalid"),
+])
+def test_invalid_or_reserved_slugs_are_refused(slug, code):
+    before = snapshot()
+    with pytest.raises(ServiceError) as error:
+        hospital_create(name="X", slug=slug, admin_email=unique_email())
+    assert error.value.code == code
+    assert snapshot() == before
+
+
+def test_taken_admin_email_leaves_nothing_behind(user_a):
+    before = snapshot()
+    with pytest.raises(ServiceError) as error:
+        hospital_create(name="Gamma", slug="gamma", admin_email=user_a.email.upper())
+    assert error.value.code == "email_taken"
+    assert snapshot() == before
+
+
+def test_object_permissions_stay_in_their_hospital(hospital_a, hospital_b):
+    """guardian in TENANT_APPS, contenttypes/auth shared: ids line up, rows stay per schema.
+
+    B was created after A. Primary keys repeat from schema to schema, which is
+    exactly where a guardian table shared by all hospitals would leak.
+    """
+    user_a = user_create_verified(hospital=hospital_a, email=unique_email(), password=PASSWORD)
+    user_b = user_create_verified(hospital=hospital_b, email=unique_email(), password=PASSWORD)
+    with tenant_context(hospital_a):
+        record_a = StaffMember.objects.create(user=user_a, role=StaffMember.Role.NURSE)
+        assign_perm("hospitals.view_staffmember", user_a, record_a)
+    with tenant_context(hospital_b):
+        record_b = StaffMember.objects.create(user=user_b, role=StaffMember.Role.NURSE)
+        assign_perm("hospitals.change_staffmember", user_b, record_b)
+
+    with tenant_context(hospital_a):
+        a = type(user_a).objects.get(pk=user_a.pk)
+        b = type(user_b).objects.get(pk=user_b.pk)
+        assert a.has_perm("hospitals.view_staffmember", record_a)
+        assert not b.has_perm("hospitals.change_staffmember", StaffMember.objects.get(pk=record_a.pk))
+        assert list(get_objects_for_user(a, "hospitals.view_staffmember", accept_global_perms=False)) == [record_a]
+        assert not get_objects_for_user(b, "hospitals.change_staffmember", accept_global_perms=False).exists()
+    with tenant_context(hospital_b):
+        a = type(user_a).objects.get(pk=user_a.pk)
+        b = type(user_b).objects.get(pk=user_b.pk)
+        assert b.has_perm("hospitals.change_staffmember", record_b)
+        assert not a.has_perm("hospitals.view_staffmember", StaffMember.objects.get(pk=record_b.pk))
+        assert list(get_objects_for_user(b, "hospitals.change_staffmember", accept_global_perms=False)) == [record_b]
+        assert not get_objects_for_user(a, "hospitals.view_staffmember", accept_global_perms=False).exists()
