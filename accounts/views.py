@@ -7,6 +7,7 @@ from dj_rest_auth.app_settings import api_settings as rest_auth_settings
 from dj_rest_auth.jwt_auth import get_refresh_view, unset_jwt_cookies
 from dj_rest_auth.registration import views as registration
 from dj_rest_auth import views as rest_auth
+from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
 from rest_framework import status
@@ -24,6 +25,12 @@ from config.api import error_body
 
 
 class LoginView(rest_auth.LoginView):
+    def login(self):
+        super().login()
+        # No Django session login happens, so announce the login ourselves
+        # (Django's own receiver records last_login).
+        user_logged_in.send(sender=type(self.user), request=self.request._request, user=self.user)
+
     def get_response(self):
         # Cookie-authenticated writes need the CSRF header: hand out its cookie here.
         get_token(self.request._request)

@@ -43,6 +43,8 @@ def test_full_seed_flow_on_a_hospital_subdomain(api_a, hospital_a, mail_sink):
     assert body["refresh"] == ""  # the refresh token lives only in its HttpOnly cookie
     assert api_a.cookie("hospital-refresh") and api_a.cookie("hospital-access")
     assert "sessionid" not in api_a.session.cookies  # pure JWT
+    user.refresh_from_db()
+    assert user.last_login is not None
 
     # Get and patch the profile, with the Bearer token and with the cookie.
     me = api_a.get("/accounts/user/", token=body["access"])

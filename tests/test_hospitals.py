@@ -92,3 +92,19 @@ def test_object_permissions_stay_in_their_hospital(hospital_a, hospital_b):
         assert not a.has_perm("hospitals.view_staffmember", StaffMember.objects.get(pk=record_b.pk))
         assert list(get_objects_for_user(b, "hospitals.change_staffmember", accept_global_perms=False)) == [record_b]
         assert not get_objects_for_user(a, "hospitals.view_staffmember", accept_global_perms=False).exists()
+
+
+def test_identity_tables_live_only_in_public_and_permissions_per_hospital(hospital_a):
+    """The user, its emails and its tokens exist once; a hospital schema holds its own guardian rows."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                       "WHERE table_schema IN ('public', %s)", [hospital_a.schema_name])
+        tables = cursor.fetchall()
+    in_hospital = {name for schema, name in tables if schema == hospital_a.schema_name}
+    in_public = {name for schema, name in tables if schema == "public"}
+    identity = {"accounts_user", "account_emailaddress", "token_blacklist_outstandingtoken",
+                "token_blacklist_blacklistedtoken", "auth_permission", "django_content_type"}
+    assert identity <= in_public
+    assert not identity & in_hospital
+    assert {"guardian_userobjectpermission", "hospitals_staffmember"} <= in_hospital
+    assert not {"guardian_userobjectpermission", "hospitals_staffmember"} & in_public
