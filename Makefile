@@ -2,11 +2,13 @@
 #   make install      create .venv and install the locked dev requirements
 #   make run          embedded PostgreSQL + mail sink + migrations + runserver
 #   make test         embedded PostgreSQL + pytest (PYTEST_ARGS="-x -k foo")
+#   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
 #   make lock         re-lock requirements/*.txt from requirements/*.in
 #   make clean-data   stop the embedded PostgreSQL and delete .run/
 
 PYTHON ?= python3
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 # Extra pip-compile arguments, e.g. `make lock LOCK_ARGS=--upgrade`.
 LOCK_ARGS ?=
 PIP_TOOLS_VERSION ?= 7.6.2
@@ -24,7 +26,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run test lock clean-data
+.PHONY: install run test bench lock clean-data
 
 install: $(STAMP)
 
@@ -40,6 +42,9 @@ run: install
 
 test: install
 	$(VENV_PYTHON) scripts/devstack.py test -- $(PYTEST_ARGS)
+
+bench: install
+	$(VENV_PYTHON) bench/auth_user.py $(BENCH_ARGS)
 
 lock:
 	$(CHECK_PYTHON)

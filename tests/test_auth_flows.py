@@ -60,6 +60,7 @@ def test_full_seed_flow_on_a_hospital_subdomain(api_a, hospital_a, mail_sink):
     response = api_a.post("/accounts/password/change/", json={
         "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
     assert response.status_code == 200, response.text
+    assert "sessionid" not in response.cookies  # no session here either
     assert api_a.post("/accounts/login/", json={"email": email, "password": PASSWORD}).status_code == 400
     api_a.login(email, NEW_PASSWORD)
 

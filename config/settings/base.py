@@ -165,6 +165,9 @@ REST_AUTH = {
     "JWT_AUTH_COOKIE_USE_CSRF": True,
     "JWT_AUTH_RETURN_EXPIRATION": True,
     "OLD_PASSWORD_FIELD_ENABLED": True,
+    # False would call update_session_auth_hash(), which creates a Django
+    # session (and a sessionid cookie) on every password change.
+    "LOGOUT_ON_PASSWORD_CHANGE": True,
     "JWT_TOKEN_CLAIMS_SERIALIZER": "accounts.tokens.HospitalTokenObtainPairSerializer",
     "LOGIN_SERIALIZER": "accounts.serializers.LoginSerializer",
     "USER_DETAILS_SERIALIZER": "accounts.serializers.UserDetailsSerializer",
