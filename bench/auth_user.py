@@ -199,18 +199,35 @@ def log_in(port: int) -> str:
 class Client:
     """One keep-alive connection; reopens it when the server has closed it."""
 
-    def __init__(self, port: int, token: str):
+    def __init__(self, port: int, token: str, quickack: bool):
         self.conn = http.client.HTTPConnection(HOST, port, timeout=HTTP_TIMEOUT)
         self.headers = {"Host": TENANT_HOST, "Authorization": f"Bearer {token}"}
+        self.quickack = quickack
         self.opened = 0  # TCP connections opened: 1 per worker if keep-alive holds
+
+    def ensure_connected(self) -> None:
+        if self.conn.sock is None:  # new, or closed after a `Connection: close` answer
+            self.conn.connect()
+            self.opened += 1
+
+    def acknowledge_quickly(self) -> None:
+        # runserver writes the response headers and the body in two small
+        # send()s with Nagle on, so the body waits for the client's ACK of the
+        # headers, which Linux delays by ~40 ms: a stall that would swamp the
+        # database cost we measure. Sending the request puts the socket back in
+        # delayed-ACK mode, hence set after each request is sent.
+        if self.quickack:
+            self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
 
     def get_user(self) -> None:
         # One retry: a keep-alive connection may have been closed by the server
         # between requests, which shows up only when we use it.
         for attempt in (1, 2):
-            fresh = self.conn.sock is None  # http.client connects lazily on request()
+            fresh = self.conn.sock is None
             try:
+                self.ensure_connected()
                 self.conn.request("GET", "/accounts/user/", headers=self.headers)
+                self.acknowledge_quickly()
                 response = self.conn.getresponse()
                 body = response.read()
             except ConnectionError:  # reset, aborted, broken pipe, RemoteDisconnected
@@ -218,9 +235,6 @@ class Client:
                 if fresh or attempt == 2:
                     raise
                 continue
-            finally:
-                if fresh and self.conn.sock is not None:
-                    self.opened += 1
             if response.status != 200:
                 raise BenchError(f"GET /accounts/user/ answered HTTP {response.status}: {body[:300]!r}")
             return
@@ -248,13 +262,14 @@ def worker(client: Client, warmup: int, count: int, start: threading.Barrier, de
         client.close()
 
 
-def measure(port: int, token: str, requests: int, concurrency: int, warmup: int, time_limit: float):
+def measure(port: int, token: str, requests: int, concurrency: int, warmup: int, time_limit: float,
+            quickack: bool):
     """Send `requests` GETs split over `concurrency` threads; return (seconds, latencies, tcp connections)."""
     deadline = time.monotonic() + time_limit
     shares = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
     # The main thread joins the barrier too, so the clock starts when every worker has warmed up.
     start = threading.Barrier(concurrency + 1)
-    clients = [Client(port, token) for _ in range(concurrency)]
+    clients = [Client(port, token, quickack) for _ in range(concurrency)]
     latencies, errors = [], []
     threads = [
         threading.Thread(target=worker, args=(c, warmup, n, start, deadline, latencies, errors), daemon=True)
@@ -284,7 +299,7 @@ def bench_mode(stack, mode: str, conn_max_age: int, args) -> Result:
         try:
             token = log_in(server.port)
             seconds, latencies, opened = measure(server.port, token, args.requests, args.concurrency,
-                                                 args.warmup, args.time_limit)
+                                                 args.warmup, args.time_limit, args.quickack)
         except BenchError as exc:
             raise server.fail(str(exc)) from None
     return Result(mode, conn_max_age, args.requests, seconds, latencies, opened)
@@ -301,12 +316,12 @@ def nproc() -> int:
         return os.cpu_count() or 1
 
 
-def report(results, concurrency: int) -> None:
+def report(results, args) -> None:
     print()
     print(f"machine: nproc={nproc()}, python {platform.python_version()} ({platform.python_implementation()}), "
           f"{platform.system()} {platform.machine()}; client and server share these CPUs")
-    print(f"GET /accounts/user/ on {TENANT_HOST}, Bearer token, concurrency {concurrency}, "
-          "manage.py runserver (DEBUG=false)")
+    print(f"GET /accounts/user/ on {TENANT_HOST}, Bearer token, concurrency {args.concurrency}, "
+          f"manage.py runserver (DEBUG=false), client TCP_QUICKACK {'on' if args.quickack else 'off'}")
     header = f"{'mode':<28} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'tcp conns':>9}"
     print(header)
     print("-" * len(header))
@@ -340,7 +355,12 @@ def parse_args(argv):
                         help="unmeasured requests per client thread before timing starts (default 50)")
     parser.add_argument("--time-limit", type=bounded_int(1, 3600), default=600,
                         help="seconds allowed per mode for warm-up plus measurement (default 600)")
-    return parser.parse_args(argv)
+    parser.add_argument("--delayed-ack", dest="quickack", action="store_false",
+                        help="leave the kernel's delayed ACKs on (adds a ~40 ms stall per request under runserver)")
+    args = parser.parse_args(argv)
+    if not hasattr(socket, "TCP_QUICKACK"):
+        args.quickack = False  # Linux only; elsewhere the stall stays
+    return args
 
 
 def main(argv=None) -> int:
@@ -357,7 +377,7 @@ def main(argv=None) -> int:
                 return 1
     except devstack.Interrupted as exc:
         return 128 + exc.signum
-    report(results, args.concurrency)
+    report(results, args)
     return 0
 
 
