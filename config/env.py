@@ -4,9 +4,10 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Written by scripts/devstack.py while the embedded PostgreSQL is up, so that
-# `.venv/bin/python manage.py ...` reaches it with nothing exported by hand.
+# Written by scripts/devstack.py while its embedded PostgreSQL / Redis are up,
+# so that `.venv/bin/python manage.py ...` reaches them with nothing exported.
 EMBEDDED_DATABASE_URL_FILE = BASE_DIR / ".run" / "database_url"
+EMBEDDED_BROKER_URL_FILE = BASE_DIR / ".run" / "broker_url"
 
 env = environ.Env()
 
@@ -19,3 +20,11 @@ def database_url() -> str:
     # Nothing configured: a local server on the default socket, so the error
     # names a database rather than a missing setting.
     return "postgresql://postgres@localhost/hospital"
+
+
+def broker_url() -> str:
+    if "CELERY_BROKER_URL" in env:
+        return env.str("CELERY_BROKER_URL")
+    if EMBEDDED_BROKER_URL_FILE.exists():
+        return EMBEDDED_BROKER_URL_FILE.read_text().strip()
+    return "redis://localhost:6379/0"

@@ -1,7 +1,7 @@
 """Settings shared by every environment. Per-deploy values come from `config.env.env`."""
 from datetime import timedelta
 
-from config.env import BASE_DIR, database_url, env
+from config.env import BASE_DIR, broker_url, database_url, env
 
 # GENERAL
 # ------------------------------------------------------------------------------
@@ -203,6 +203,43 @@ FRONTEND_URL = env.str("FRONTEND_URL", default="http://{slug}.{base_domain}:8000
 # Frontends on another origin that post with cookies (e.g. https://app.stmary.example).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "config.api.csrf_failure_view"
+
+# CELERY: every auth email goes out through a worker, from a persisted outbox.
+# ------------------------------------------------------------------------------
+CELERY_BROKER_URL = broker_url()
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a task lost with its worker is redelivered
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that queues a task must not hang on a dead broker: fail fast,
+# the outbox sweep sends it later.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BEAT_SCHEDULE = {
+    "emails-outbox-sweep": {
+        "task": "emails.tasks.outbox_sweep",
+        "schedule": env.float("EMAIL_OUTBOX_SWEEP_SECONDS", default=30.0),
+    },
+}
+# Retries of a failed SMTP send: base * 2**attempt seconds, capped.
+EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=30.0)
+EMAIL_RETRY_MAX_SECONDS = env.float("EMAIL_RETRY_MAX_SECONDS", default=3600.0)
+# A queued email not sent after this long is queued again by the sweep
+# (its message was lost with the broker or a worker).
+EMAIL_REQUEUE_AFTER_SECONDS = env.float("EMAIL_REQUEUE_AFTER_SECONDS", default=120.0)
+
+# CACHE: keys carry the schema name, so hospitals never share entries.
+# ------------------------------------------------------------------------------
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    },
+}
 
 # REQUESTS
 # ------------------------------------------------------------------------------
