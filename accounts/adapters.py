@@ -1,17 +1,7 @@
-"""django-allauth, changed only through its adapter: tenant-aware signup and emails."""
-from types import SimpleNamespace
-
+"""django-allauth, changed only through its adapter: every mail it would send goes to the outbox."""
 from allauth.account.adapter import DefaultAccountAdapter
-from allauth.core import context
-from django.contrib.auth import get_user_model
-from django.db import connection
 
-from tenants.links import hospital_link
-
-
-def _request_hospital(request):
-    tenant = getattr(request, "tenant", None) or getattr(connection, "tenant", None)
-    return None if tenant is None or tenant.is_platform else tenant
+from accounts import emails
 
 
 class HospitalAccountAdapter(DefaultAccountAdapter):
@@ -19,25 +9,13 @@ class HospitalAccountAdapter(DefaultAccountAdapter):
         # A JSON API has no page to flash messages on.
         return None
 
-    def send_mail(self, template_prefix: str, email: str, context_data: dict) -> None:
-        hospital = _request_hospital(context.request)
-        if hospital is not None:
-            # allauth's templates greet with current_site.name: make it the hospital's.
-            site = SimpleNamespace(name=hospital.name, domain=hospital_link(hospital, "/"))
-            context_data = {"current_site": site, **context_data}
-        super().send_mail(template_prefix, email, context_data)
-
-    def format_email_subject(self, subject: str) -> str:
-        hospital = _request_hospital(context.request)
-        return f"[{hospital.name}] {subject}" if hospital else subject
-
-    def get_email_confirmation_url(self, request, emailconfirmation) -> str:
-        hospital = emailconfirmation.email_address.user.hospital
-        return hospital_link(hospital, f"/accounts/registration/account-confirm-email/{emailconfirmation.key}/")
+    def send_confirmation_mail(self, request, emailconfirmation, signup: bool) -> None:
+        emails.verification_queue(address=emailconfirmation.email_address, key=emailconfirmation.key)
 
     def send_account_already_exists_mail(self, email: str) -> None:
-        # Point the owner at password reset on their own hospital, which may
-        # not be the one where somebody just tried to register.
-        owner = get_user_model().objects.filter(email__iexact=email).select_related("hospital").first()
-        reset_url = hospital_link(owner.hospital, "/accounts/password/reset/") if owner and owner.hospital else ""
-        self.send_mail("account/email/account_already_exists", email, {"password_reset_url": reset_url})
+        emails.account_exists_queue(email=email)
+
+    def send_mail(self, template_prefix: str, email: str, context: dict) -> None:
+        # Every mail must be queued with its hospital's links (see accounts.emails);
+        # a new allauth mail path must be wired there, not sent inline.
+        raise NotImplementedError(f"allauth mail {template_prefix!r} is not routed through the outbox")

@@ -1,16 +1,14 @@
 """dj-rest-auth serializers, made email-only and scoped to the hospital of the request."""
 from allauth.account.adapter import get_adapter
 from allauth.account.forms import default_token_generator
-from allauth.account.utils import user_pk_to_url_str
 from dj_rest_auth import serializers as rest_auth
 from dj_rest_auth.forms import AllAuthPasswordResetForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.urls import reverse
 from rest_framework import serializers
 
+from accounts import emails
 from accounts.tenancy import request_hospital_id
-from tenants.links import hospital_link
 
 User = get_user_model()
 
@@ -65,11 +63,6 @@ class UserDetailsSerializer(serializers.ModelSerializer):
         read_only_fields = ("pk", "email", "name", "hospital")
 
 
-def password_reset_url(user, key: str) -> str:
-    """The reset link of an email: on the user's own hospital's frontend."""
-    return hospital_link(user.hospital, reverse("password_reset_confirm", args=[user_pk_to_url_str(user), key]))
-
-
 class HospitalPasswordResetForm(AllAuthPasswordResetForm):
     """allauth's reset form, looking only at the accounts of the request's hospital."""
 
@@ -83,14 +76,10 @@ class HospitalPasswordResetForm(AllAuthPasswordResetForm):
         return self.cleaned_data["email"]
 
     def save(self, request, **kwargs):
-        # dj-rest-auth's save() reads allauth's deprecated AUTHENTICATION_METHOD
-        # on every call; this is the same mail without it.
+        # Queued, not sent inline (and without dj-rest-auth's save(), which
+        # reads allauth's deprecated AUTHENTICATION_METHOD on every call).
         for user in self.users:
-            key = default_token_generator.make_token(user)
-            get_adapter(request).send_mail("account/email/password_reset_key", user.email, {
-                "user": user, "password_reset_url": password_reset_url(user, key),
-                "request": request, "token": key, "uid": user_pk_to_url_str(user),
-            })
+            emails.password_reset_queue(user=user, key=default_token_generator.make_token(user))
         return self.cleaned_data["email"]
 
 

@@ -1,12 +1,12 @@
 """Account operations, called alike by the API, commands and (later) tasks."""
 from __future__ import annotations
 
-from allauth.account.adapter import get_adapter
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
+from accounts import emails
 from tenants.models import Hospital
 
 User = get_user_model()
@@ -28,12 +28,17 @@ def user_register(*, request, hospital: Hospital, email: str, password: str,
             user = User.objects.create_user(email, password, hospital=hospital,
                                             first_name=first_name, last_name=last_name)
             address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
+            address.send_confirmation(request, signup=True)  # queued; published after commit
     except IntegrityError:  # taken before, or by a concurrent registration
         make_password(password)  # as slow as the path that creates an account
-        get_adapter(request).send_account_already_exists_mail(email)
+        emails.account_exists_queue(email=email)
         return None
-    address.send_confirmation(request, signup=True)
     return user
+
+
+def password_changed(*, user) -> None:
+    """After a password change or reset: the owner is told, in case it was not them."""
+    emails.password_changed_queue(user=user)
 
 
 def user_create_verified(*, hospital: Hospital | None, email: str, password: str | None,

@@ -37,6 +37,22 @@ class LoginView(rest_auth.LoginView):
         return super().get_response()
 
 
+class PasswordChangeView(rest_auth.PasswordChangeView):
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        services.password_changed(user=request.user)
+        return response
+
+
+class PasswordResetConfirmView(rest_auth.PasswordResetConfirmView):
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        serializer.save()
+        services.password_changed(user=serializer.user)
+        return Response({"detail": "Password has been reset with the new password."})
+
+
 class RegisterView(registration.RegisterView):
     """Registration at the hospital of the subdomain; the answer never tells whether the email existed."""
 

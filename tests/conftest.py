@@ -7,7 +7,9 @@ so each test makes its own uniquely named users.
 """
 from __future__ import annotations
 
+import os
 import threading
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -18,7 +20,20 @@ from django.test.utils import setup_databases, teardown_databases
 
 from accounts.services import user_create_verified
 from tenants.services import hospital_create, hospital_host, platform_ensure
+from tests.processes import CeleryWorker, RedisBroker
 from tests.support import PASSWORD, Api, start_mail_sink, unique_email
+
+
+def database_url_of(settings_dict: dict) -> str:
+    """The URL of the test database, for processes that are not this one."""
+    host = settings_dict["HOST"] or settings_dict["OPTIONS"].get("host", "")
+    netloc = quote(settings_dict["USER"] or "", safe="")
+    if settings_dict["PASSWORD"]:
+        netloc += ":" + quote(settings_dict["PASSWORD"], safe="")
+    if host.startswith("/"):  # a unix socket directory
+        return f"postgresql://{netloc}@/{settings_dict['NAME']}?host={quote(host)}"
+    port = f":{settings_dict['PORT']}" if settings_dict["PORT"] else ""
+    return f"postgresql://{netloc}@{host}{port}/{settings_dict['NAME']}"
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -56,16 +71,42 @@ def db_access(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="session")
 def mail_sink():
-    sink, controller = start_mail_sink()
+    sink = start_mail_sink()
     # Django's test setup swaps in the in-memory backend; tests use real SMTP.
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = controller.hostname, controller.port
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
     yield sink
-    controller.stop()
+    sink.stop()
 
 
 @pytest.fixture(scope="session")
-def server_url(db_access, mail_sink) -> str:
+def broker():
+    """A private Redis: the suite takes it away and brings it back, so it never uses a shared one."""
+    broker = RedisBroker()
+    broker.start()
+    # Celery reads CELERY_BROKER_URL from the environment before any setting.
+    os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL = broker.url
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, broker, mail_sink):
+    """A real worker (with beat) in another process, on the test database."""
+    worker = CeleryWorker(env={
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+        "CELERY_BROKER_URL": broker.url,
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(mail_sink.port),
+    })
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture(scope="session")
+def server_url(db_access, mail_sink, celery_worker) -> str:
     server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
     server.set_app(WSGIHandler())
     thread = threading.Thread(target=server.serve_forever, daemon=True)

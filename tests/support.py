@@ -1,6 +1,7 @@
 """Test helpers: an HTTP client that speaks to the live server with a real Host header, and a mail sink."""
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import itertools
@@ -74,12 +75,27 @@ class SentMail:
 
 @dataclass
 class MailSink:
-    """A real SMTP server (aiosmtpd) in the test process, keeping what it receives."""
+    """A real SMTP server (aiosmtpd) in the test process, keeping what it receives.
+
+    `delay` makes it slow; `stop()`/`start()` take it off the network and back.
+    """
 
     messages: list[SentMail] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0
+    controller: Controller | None = None
+    port: int = 0
+
+    def start(self) -> None:
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
@@ -104,14 +120,16 @@ class MailSink:
         raise AssertionError(f"expected {count} mail(s) to {address}, got {len(self.to(address))}")
 
 
-def start_mail_sink() -> tuple[MailSink, Controller]:
-    sink = MailSink()
-    with socket.socket() as probe:  # aiosmtpd needs a concrete port to check it is up
+def free_port() -> int:
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    return sink, controller
+        return probe.getsockname()[1]
+
+
+def start_mail_sink() -> MailSink:
+    sink = MailSink(port=free_port())  # aiosmtpd needs a concrete port to check it is up
+    sink.start()
+    return sink
 
 
 def link_in(mail: SentMail, pattern: str) -> re.Match:

@@ -12,7 +12,7 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(authentication_classes=NO_AUTH), name="rest_login"),
     path("logout/", views.LogoutView.as_view(authentication_classes=NO_AUTH), name="rest_logout"),
     path("user/", rest_auth.UserDetailsView.as_view(), name="rest_user_details"),
-    path("password/change/", rest_auth.PasswordChangeView.as_view(), name="rest_password_change"),
+    path("password/change/", views.PasswordChangeView.as_view(), name="rest_password_change"),
     path("token/refresh/", views.TokenRefreshView.as_view(authentication_classes=NO_AUTH), name="token_refresh"),
     path("token/verify/", views.TokenVerifyView.as_view(authentication_classes=NO_AUTH), name="token_verify"),
 ]

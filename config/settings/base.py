@@ -54,6 +54,8 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "dj_rest_auth",
     "dj_rest_auth.registration",
+    # Email delivery is a platform service: one outbox for every hospital.
+    "emails",
 ]
 TENANT_APPS = [
     # Object permissions are rows about one hospital's records, so they live

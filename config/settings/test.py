@@ -1,4 +1,6 @@
 """Tests: real PostgreSQL, real HTTP, real SMTP sink; only speed is traded."""
+import os
+
 from config.env import env
 
 env.ENVIRON.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret-0123456789abcdef0123456789abcd")
@@ -7,3 +9,12 @@ env.ENVIRON.setdefault("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 env.ENVIRON.setdefault("BASE_DOMAIN", "localhost")
 
 from config.settings.base import *  # noqa: E402,F403
+
+# The tests' Celery worker retries and sweeps on a scale of seconds, not minutes.
+EMAIL_RETRY_BASE_SECONDS = 0.5
+EMAIL_RETRY_MAX_SECONDS = 2.0
+EMAIL_REQUEUE_AFTER_SECONDS = 3.0
+CELERY_BEAT_SCHEDULE["emails-outbox-sweep"]["schedule"] = 1.0  # noqa: F405
+
+# One test database per run, so concurrent runs on one server never collide.
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405

@@ -1,0 +1,42 @@
+"""The account emails, queued with plain-string contexts (names and links on the hospital's frontend)."""
+from allauth.account.utils import user_pk_to_url_str
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.urls import reverse
+
+from emails.models import Email
+from emails.services import email_queue
+from tenants.links import hospital_link
+
+
+def _current_hospital():
+    tenant = getattr(connection, "tenant", None)
+    return None if tenant is None or tenant.is_platform else tenant
+
+
+def verification_queue(*, address, key: str) -> Email:
+    user = address.user
+    link = hospital_link(user.hospital, reverse("account_confirm_email", args=[key]))
+    return email_queue(kind=Email.Kind.VERIFY_EMAIL, to=address.email, hospital=user.hospital,
+                       context={"name": user.name, "link": link, "key": key})
+
+
+def password_reset_queue(*, user, key: str) -> Email:
+    link = hospital_link(user.hospital, reverse("password_reset_confirm", args=[user_pk_to_url_str(user), key]))
+    return email_queue(kind=Email.Kind.PASSWORD_RESET, to=user.email, hospital=user.hospital,
+                       context={"name": user.name, "link": link})
+
+
+def password_changed_queue(*, user) -> Email:
+    reset_link = hospital_link(user.hospital, "/accounts/password/reset/") if user.hospital else ""
+    return email_queue(kind=Email.Kind.PASSWORD_CHANGED, to=user.email, hospital=user.hospital,
+                       context={"name": user.name, "reset_link": reset_link})
+
+
+def account_exists_queue(*, email: str) -> Email:
+    """To the owner of an address somebody tried to register again, from the hospital they tried."""
+    owner = get_user_model().objects.filter(email__iexact=email).select_related("hospital").first()
+    # Point the owner at password reset on their own hospital, which may not be this one.
+    reset_link = hospital_link(owner.hospital, "/accounts/password/reset/") if owner and owner.hospital else ""
+    return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=_current_hospital(),
+                       context={"reset_link": reset_link})
