@@ -4,6 +4,8 @@
 #                     + Celery worker and beat + runserver; Ctrl-C stops them all
 #   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker (PYTEST_ARGS="-x -k foo")
 #   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
+#   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
+#                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
 #   make lock         re-lock requirements/*.txt from requirements/*.in
 #   make clean-data   stop the embedded PostgreSQL and Redis and delete .run/
 
@@ -27,7 +29,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run test bench lock clean-data
+.PHONY: install run test bench bench-provisioning lock clean-data
 
 install: $(STAMP)
 
@@ -46,6 +48,9 @@ test: install
 
 bench: install
 	$(VENV_PYTHON) bench/auth_user.py $(BENCH_ARGS)
+
+bench-provisioning: install
+	$(VENV_PYTHON) bench/provisioning.py $(BENCH_ARGS)
 
 lock:
 	$(CHECK_PYTHON)

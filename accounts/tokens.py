@@ -1,9 +1,8 @@
 """JWTs that name their hospital, and the check that they are used nowhere else."""
+from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
-
-from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 
 from accounts.tenancy import HOSPITAL_CLAIM, token_belongs_here
 

@@ -3,14 +3,15 @@
 Each subclass changes one thing; everything else is dj-rest-auth's.
 """
 from allauth.account.models import EmailAddress
+from dj_rest_auth import views as rest_auth
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
 from dj_rest_auth.jwt_auth import get_refresh_view, unset_jwt_cookies
 from dj_rest_auth.registration import views as registration
-from dj_rest_auth import views as rest_auth
+from dj_rest_auth.utils import jwt_encode
 from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,6 +23,7 @@ from accounts import services
 from accounts.tenancy import request_hospital_id
 from accounts.tokens import HospitalTokenRefreshSerializer, HospitalTokenVerifySerializer, token_belongs_here
 from config.api import error_body
+from hospitals import services as hospital_services
 
 
 class LoginView(rest_auth.LoginView):
@@ -51,6 +53,27 @@ class PasswordResetConfirmView(rest_auth.PasswordResetConfirmView):
         serializer.save()
         services.password_changed(user=serializer.user)
         return Response({"detail": "Password has been reset with the new password."})
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class InvitationAcceptView(LoginView):
+    """Accepting an invitation activates the account and answers exactly like a login."""
+
+    serializer_class = InvitationAcceptSerializer
+
+    def post(self, request, *args, **kwargs):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self.user = hospital_services.invitation_accept(hospital=request.tenant, **data.validated_data)
+        self.access_token, self.refresh_token = jwt_encode(self.user)
+        user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)
+        return self.get_response()
 
 
 class RegisterView(registration.RegisterView):
@@ -126,6 +149,10 @@ class EmailLinkView(APIView):
 
 class EmailConfirmLinkView(EmailLinkView):
     post_to = "/accounts/registration/verify-email/"
+
+
+class InvitationLinkView(EmailLinkView):
+    post_to = "/accounts/invitations/accept/ with password, first_name and last_name"
 
 
 class PasswordResetLinkView(EmailLinkView):

@@ -81,8 +81,9 @@ def run_quiet(stack: devstack.Stack, name: str, argv) -> None:
     proc = stack.spawn(name, argv, env=django_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         output, _ = proc.communicate(timeout=STEP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise BenchError(f"{name} did not finish within {STEP_TIMEOUT:.0f}s")  # Stack's exit kills it
+    except subprocess.TimeoutExpired as exc:
+        # Stack's exit kills it.
+        raise BenchError(f"{name} did not finish within {STEP_TIMEOUT:.0f}s") from exc
     stack.children.remove((name, proc))
     if proc.returncode != 0:
         sys.stderr.write(output)
@@ -273,7 +274,7 @@ def measure(port: int, token: str, requests: int, concurrency: int, warmup: int,
     latencies, errors = [], []
     threads = [
         threading.Thread(target=worker, args=(c, warmup, n, start, deadline, latencies, errors), daemon=True)
-        for c, n in zip(clients, shares)
+        for c, n in zip(clients, shares, strict=True)
     ]
     for t in threads:
         t.start()

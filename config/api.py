@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -80,6 +81,14 @@ def exception_handler(exc, context):
             code = "error"
         response.data = error_body(detail, str(code))
     return response
+
+
+class Pagination(PageNumberPagination):
+    """Every list: ?page=N, ?page_size=M (at most 100)."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
 
 
 # Django-level handlers, for errors raised outside DRF views.

@@ -7,5 +7,6 @@ from config.urls_common import catch_all, handler400, handler403, handler404, ha
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls.platform")),
+    path("api/platform/", include("tenants.urls")),
     catch_all,
 ]

@@ -5,5 +5,6 @@ from config.urls_common import catch_all, handler400, handler403, handler404, ha
 
 urlpatterns = [
     path("accounts/", include("accounts.urls.hospital")),
+    path("api/", include("hospitals.urls")),
     catch_all,
 ]

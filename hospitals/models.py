@@ -1,6 +1,7 @@
 """A hospital's own records, in its schema (TENANT_APPS)."""
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class StaffMember(models.Model):
@@ -27,3 +28,37 @@ class StaffMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An invitation to join this hospital with a role; accepted once, through a secret link.
+
+    Only a hash of the token is stored. Lives in the hospital's schema, so a
+    token presented at another hospital finds nothing there.
+    """
+
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=32, choices=StaffMember.Role.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", help_text="Empty: invited by the platform at onboarding.")
+    created = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self) -> str:
+        return f"{self.email} as {self.role}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

@@ -9,7 +9,8 @@ class HospitalTenantMiddleware(TenantMainMiddleware):
 
     Unknown host names under BASE_DOMAIN get the JSON 404 of
     DEFAULT_NOT_FOUND_TENANT_VIEW; hosts outside ALLOWED_HOSTS get a JSON 400
-    here (the parent class answers an empty, non-JSON 404).
+    here (the parent class answers an empty, non-JSON 404); a suspended
+    hospital's host answers 403 to every request.
     """
 
     def process_request(self, request):
@@ -17,4 +18,8 @@ class HospitalTenantMiddleware(TenantMainMiddleware):
             request.get_host()
         except DisallowedHost:
             return json_error(400, "This host name is not served here.", "disallowed_host")
-        return super().process_request(request)
+        response = super().process_request(request)
+        if response is None and not request.tenant.is_active:
+            # Suspended: nothing is served, whatever tokens or cookies come with it.
+            return json_error(403, "This hospital is suspended.", "hospital_suspended")
+        return response

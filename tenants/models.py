@@ -50,3 +50,22 @@ class Domain(DomainMixin):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class SpareSchema(models.Model):
+    """A schema created and migrated ahead of time, which onboarding renames to a new hospital's schema.
+
+    Rows live in the public schema; `tenants.provisioning` creates, claims and refills them.
+    """
+
+    schema_name = models.CharField(max_length=63, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+    # The migration state the schema is at (tenants.provisioning.migration_fingerprint()
+    # when it was last migrated); only spares at the current state are claimed.
+    fingerprint = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["created"]
+
+    def __str__(self) -> str:
+        return self.schema_name

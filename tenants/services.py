@@ -1,18 +1,23 @@
 """Hospital (tenant) operations, called alike by the API, the admin and management commands."""
 from __future__ import annotations
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from accounts.services import user_create_verified
 from config.api import ServiceError
+from emails.models import Email
 from hospitals.models import StaffMember
-from hospitals.services import staff_member_create
+from hospitals.services import invitation_create, staff_member_create
+from tasks.publish import publish_after_commit
 from tenants.models import RESERVED_SLUGS, SLUG_MAX_LENGTH, Domain, Hospital, schema_name_for_slug, slug_validator
+from tenants.provisioning import spare_schema_claim
+from tenants.tasks import spare_pool_refill_task
 
 User = get_user_model()
 
@@ -50,8 +55,9 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
     """Creates a hospital: its schema (migrated), its domain <slug>.BASE_DOMAIN and its admin account.
 
     All or nothing: a taken slug or admin email fails with a ServiceError and
-    leaves no schema, row or account behind. Without a password the admin sets
-    one through password reset on the hospital's subdomain.
+    leaves no schema, row or account behind. Without a password (the normal
+    case) the admin is invited by email and chooses one on accepting; with
+    one (local demo data) the admin can log in at once.
     """
     slug = hospital_slug_validate(slug)
     name = (name or "").strip()
@@ -70,12 +76,19 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
     try:
         with transaction.atomic():
             hospital = Hospital(name=name, slug=slug, schema_name=schema_name_for_slug(slug))
-            hospital.save(verbosity=0)  # CREATE SCHEMA + migrations, inside this transaction
+            # A pre-migrated spare renamed to the hospital's schema, if the pool has one:
+            # save() then finds the schema in place and runs no migrations.
+            spare_schema_claim(schema_name=hospital.schema_name)
+            hospital.save(verbosity=0)  # else CREATE SCHEMA + migrations, inside this transaction
             Domain.objects.create(domain=hospital_host(slug), tenant=hospital, is_primary=True)
-            admin = user_create_verified(hospital=hospital, email=admin_email, password=admin_password,
-                                         first_name=admin_first_name, last_name=admin_last_name)
             with tenant_context(hospital):
-                staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
+                if admin_password is None:
+                    invitation_create(hospital=hospital, email=admin_email, role=StaffMember.Role.HOSPITAL_ADMIN,
+                                      first_name=admin_first_name, last_name=admin_last_name)
+                else:
+                    admin = user_create_verified(hospital=hospital, email=admin_email, password=admin_password,
+                                                 first_name=admin_first_name, last_name=admin_last_name)
+                    staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
     except (IntegrityError, DatabaseError) as exc:
         # Lost a race for the same slug or email against a concurrent creation.
         if Hospital.objects.filter(slug=slug).exists():
@@ -85,4 +98,49 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
             raise ServiceError(f"{admin_email} already has an account.", code="email_taken",
                                field="admin_email") from exc
         raise
+    publish_after_commit(spare_pool_refill_task)  # a worker tops the pool up again
     return hospital
+
+
+def hospital_update(*, hospital: Hospital, name: str) -> Hospital:
+    """Renames a hospital (its slug, host and schema stay: links already sent keep working)."""
+    name = (name or "").strip()
+    if not name:
+        raise ServiceError("A name is required.", code="name_required", field="name")
+    hospital.name = name
+    hospital.save(update_fields=["name"])
+    return hospital
+
+
+def hospital_suspend(*, hospital: Hospital) -> Hospital:
+    """Its subdomain answers 403 to everything, tokens included, until reactivated. Nothing is deleted."""
+    hospital.is_active = False
+    hospital.save(update_fields=["is_active"])
+    return hospital
+
+
+def hospital_reactivate(*, hospital: Hospital) -> Hospital:
+    hospital.is_active = True
+    hospital.save(update_fields=["is_active"])
+    return hospital
+
+
+def hospital_purge(*, hospital: Hospital) -> None:
+    """Deletes a suspended hospital for good: its schema, its accounts, its domains and its emails."""
+    if hospital.is_platform:
+        raise ServiceError("The platform cannot be purged.", code="purge_refused")
+    if hospital.is_active:
+        raise ServiceError("Suspend the hospital before purging it.", code="purge_refused")
+    with transaction.atomic():
+        with tenant_context(hospital):
+            # Empty the hospital's tables first, so that deleting its accounts
+            # meets no rows of theirs (guardian, staff, records) still pointing at them.
+            quote = connection.ops.quote_name
+            tables = [f"{quote(hospital.schema_name)}.{quote(model._meta.db_table)}"
+                      for config in apps.get_app_configs() if config.name in settings.TENANT_APPS
+                      for model in config.get_models()]
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+            User.objects.filter(hospital=hospital).delete()  # their email addresses and tokens cascade
+        Email.objects.filter(hospital=hospital).delete()
+        hospital.delete(force_drop=True)  # its domains cascade; DROP SCHEMA ... CASCADE

@@ -56,6 +56,9 @@ class Api:
     def patch(self, path, **kw):
         return self.request("PATCH", path, **kw)
 
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
     def cookie(self, name: str) -> str | None:
         return self.session.cookies.get(name)
 

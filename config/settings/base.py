@@ -32,8 +32,11 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 # TENANCY (django-tenants): each hospital is a PostgreSQL schema.
 # ------------------------------------------------------------------------------
 SHARED_APPS = [
-    "django_tenants",  # must come first
-    "tenants",  # Hospital and Domain: the routing table itself
+    # Hospital, Domain (the routing table itself) and the spare-schema pool.
+    # Listed before django_tenants so that its migrate_schemas (which also
+    # migrates the spare schemas) is the one manage.py runs.
+    "tenants",
+    "django_tenants",  # before django.contrib.admin: its admin templates
     # contenttypes and auth live only in public so that content-type and
     # permission ids are one global id space; guardian's per-hospital rows
     # point at them (see ARCHITECTURE.md and ../shared/research/guardian-placement.md).
@@ -69,6 +72,9 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 DEFAULT_NOT_FOUND_TENANT_VIEW = "config.api.tenant_not_found_view"
+# Pre-migrated spare schemas kept ready, so onboarding renames one instead of
+# migrating a new schema (tenants/provisioning.py). 0 turns the pool off.
+SPARE_SCHEMA_POOL_SIZE = env.int("SPARE_SCHEMA_POOL_SIZE", default=5)
 
 # MIDDLEWARE
 # ------------------------------------------------------------------------------
@@ -146,6 +152,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
 }
 
 # dj-rest-auth + simplejwt: pure JWT, tokens bound to one hospital.
@@ -201,6 +208,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Hospital Platform <n
 # Where links in a hospital's emails point: its own frontend. "{slug}" and
 # "{base_domain}" are filled in per hospital.
 FRONTEND_URL = env.str("FRONTEND_URL", default="http://{slug}.{base_domain}:8000")
+
+# Staff invitations: single-use links, valid this many days.
+INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 
 # Frontends on another origin that post with cookies (e.g. https://app.stmary.example).
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

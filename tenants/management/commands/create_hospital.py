@@ -14,7 +14,7 @@ class Command(BaseCommand):
         parser.add_argument("--admin-first-name", default="")
         parser.add_argument("--admin-last-name", default="")
         parser.add_argument("--admin-password", default=None,
-                            help="Omit it: the admin then sets a password through password reset.")
+                            help="Local demo data only: skip the invitation and set this password.")
 
     def handle(self, *args, **options):
         try:
@@ -29,4 +29,4 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(
             f"Created {hospital.name}: schema {hospital.schema_name}, served on {host}."))
         if options["admin_password"] is None:
-            self.stdout.write(f"{options['admin_email']} sets a password with POST /accounts/password/reset/ on {host}.")
+            self.stdout.write(f"{options['admin_email']} was emailed an invitation to {host}.")

@@ -1,0 +1,83 @@
+"""The platform API, on BASE_DOMAIN, for platform staff: onboarding and running hospitals."""
+from django.shortcuts import get_object_or_404
+from rest_framework import filters, serializers, status
+from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsTenantMember
+from tenants import selectors, services
+from tenants.models import SLUG_MAX_LENGTH, Hospital
+
+
+class HospitalSerializer(serializers.ModelSerializer):
+    domain = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Hospital
+        fields = ("slug", "name", "domain", "is_active", "created")
+        read_only_fields = ("slug", "domain", "is_active", "created")
+
+    def get_domain(self, hospital) -> str:
+        return services.hospital_host(hospital.slug)
+
+
+class HospitalOnboardSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.CharField(max_length=SLUG_MAX_LENGTH)
+    admin_email = serializers.EmailField(max_length=254)
+    admin_first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    admin_last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class HospitalListCreateView(ListCreateAPIView):
+    """GET: hospitals, paginated, ?search= on name and slug. POST: onboard one (its admin is invited)."""
+
+    permission_classes = [IsTenantMember]  # on the platform domain: platform staff
+    serializer_class = HospitalSerializer
+    filter_backends = [filters.SearchFilter]
+    search_fields = ["name", "slug"]
+
+    def get_queryset(self):
+        return selectors.hospital_list()
+
+    def create(self, request, *args, **kwargs):
+        data = HospitalOnboardSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        hospital = services.hospital_create(**data.validated_data)
+        return Response(HospitalSerializer(hospital).data, status=status.HTTP_201_CREATED)
+
+
+class HospitalDetailView(RetrieveUpdateAPIView):
+    """GET a hospital; PATCH/PUT its name."""
+
+    permission_classes = [IsTenantMember]
+    serializer_class = HospitalSerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return selectors.hospital_list()
+
+    def perform_update(self, serializer):
+        services.hospital_update(hospital=serializer.instance, name=serializer.validated_data.get(
+            "name", serializer.instance.name))
+
+
+def _hospital(slug: str) -> Hospital:
+    return get_object_or_404(selectors.hospital_list(), slug=slug)
+
+
+class HospitalSuspendView(APIView):
+    """POST: the hospital's subdomain stops answering (403) until reactivated; nothing is deleted."""
+
+    permission_classes = [IsTenantMember]
+
+    def post(self, request, slug: str):
+        return Response(HospitalSerializer(services.hospital_suspend(hospital=_hospital(slug))).data)
+
+
+class HospitalReactivateView(APIView):
+    permission_classes = [IsTenantMember]
+
+    def post(self, request, slug: str):
+        return Response(HospitalSerializer(services.hospital_reactivate(hospital=_hospital(slug))).data)
