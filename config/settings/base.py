@@ -235,6 +235,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "emails.tasks.outbox_sweep",
         "schedule": env.float("EMAIL_OUTBOX_SWEEP_SECONDS", default=30.0),
     },
+    # Onboarding queues a refill itself; this catches refills lost with the broker.
+    "tenants-spare-pool-refill": {
+        "task": "tenants.tasks.spare_pool_refill_task",
+        "schedule": 300.0,
+    },
 }
 # Retries of a failed SMTP send: base * 2**attempt seconds, capped.
 EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=30.0)
