@@ -251,3 +251,27 @@ def hospital_admin_api(api_for, hospital):
 def assert_error(response, code, status=400):
     assert response.status_code == status, response.text
     assert response.json()["code"] == code, response.json()
+
+
+def test_django_admin_onboards_through_the_same_service(api_for, platform_user, mail_sink):
+    """The admin's add form on the platform domain creates schema, domain and invitation like the API."""
+    browser = api_for(None)
+    browser.get("/admin/login/")
+    response = browser.post("/admin/login/?next=/admin/", data={
+        "username": platform_user.email, "password": PASSWORD,
+        "csrfmiddlewaretoken": browser.cookie("csrftoken")}, allow_redirects=False)
+    assert response.status_code == 302, response.text[:500]
+    slug, admin_email = new_slug("viaadmin"), unique_email("viaadmin")
+    browser.get("/admin/tenants/hospital/add/")
+    response = browser.post("/admin/tenants/hospital/add/", data={
+        "name": "Admin Made", "slug": slug, "admin_email": admin_email, "admin_first_name": "", "admin_last_name": "",
+        "csrfmiddlewaretoken": browser.cookie("csrftoken")}, allow_redirects=False)
+    assert response.status_code == 302, response.text[:2000]
+    hospital = Hospital.objects.get(slug=slug)
+    assert hospital.domains.get().domain == f"{slug}.localhost"
+    invitation_token(mail_sink, admin_email, slug)
+    # A reserved slug is refused on the form, with nothing created.
+    response = browser.post("/admin/tenants/hospital/add/", data={
+        "name": "Nope", "slug": "www", "admin_email": unique_email(),
+        "csrfmiddlewaretoken": browser.cookie("csrftoken")}, allow_redirects=False)
+    assert response.status_code == 200 and "reserved" in response.text
