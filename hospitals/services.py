@@ -1,4 +1,4 @@
-"""A hospital's own operations (run in its schema): staff and invitations."""
+"""A hospital's own operations (run in its schema): staff, invitations, patients and who may see them."""
 from __future__ import annotations
 
 import hashlib
@@ -13,10 +13,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
 
 from config.api import ServiceError
 from hospitals import emails
-from hospitals.models import Invitation, StaffMember
+from hospitals import permissions as perms
+from hospitals.models import CareTeamMembership, ClinicalNote, Department, Invitation, Patient, StaffMember
+from hospitals.permissions import care_team_grants
 
 User = get_user_model()
 
@@ -112,3 +115,116 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
     return user
+
+
+# Departments, staff, patients, care teams, notes: grants change in the same
+# transaction as the fact that justifies them.
+
+def department_create(*, name: str, code: str, head: StaffMember | None = None) -> Department:
+    with transaction.atomic():
+        department = Department.objects.create(name=name, code=code)
+        if head is not None:
+            department_set_head(department=department, head=head)
+    return department
+
+
+def department_update(*, department: Department, **fields) -> Department:
+    """Changes name/code and, when `head` is given, moves the head's grant over the department's patients."""
+    with transaction.atomic():
+        head = fields.pop("head", department.head)
+        for name, value in fields.items():
+            setattr(department, name, value)
+        department.save()
+        if head != department.head:
+            department_set_head(department=department, head=head)
+    return department
+
+
+def department_set_head(*, department: Department, head: StaffMember | None) -> None:
+    if department.head is not None:
+        remove_perm(perms.DEPARTMENT_PATIENTS, department.head.user, department)
+    department.head = head
+    department.save(update_fields=["head"])
+    if head is not None:
+        assign_perm(perms.DEPARTMENT_PATIENTS, head.user, department)
+
+
+def staff_member_add(*, hospital, email: str, role: str, department: Department | None = None) -> StaffMember:
+    """Gives an existing account of this hospital (e.g. one that registered itself) a role here."""
+    user = User.objects.filter(email__iexact=email, hospital=hospital, is_active=True).first()
+    if user is None:
+        raise ServiceError("No active account of this hospital has this email.", code="account_not_found",
+                           field="email")
+    if StaffMember.objects.filter(user=user).exists():
+        raise ServiceError("This account already has a role here.", code="staff_exists", field="email")
+    return StaffMember.objects.create(user=user, role=role, department=department)
+
+
+def staff_member_update(*, staff: StaffMember, **fields) -> StaffMember:
+    """Changes role, department or active flag; care-team grants follow a role change."""
+    with transaction.atomic():
+        old_role = staff.role
+        for name, value in fields.items():
+            setattr(staff, name, value)
+        staff.save()
+        if staff.role != old_role:
+            for membership in staff.care_teams.select_related("patient"):
+                for codename in care_team_grants(old_role) - care_team_grants(staff.role):
+                    remove_perm(codename, staff.user, membership.patient)
+                for codename in care_team_grants(staff.role):
+                    assign_perm(codename, staff.user, membership.patient)
+    return staff
+
+
+def patient_create(*, created_by: StaffMember, **fields) -> Patient:
+    with transaction.atomic():
+        if Patient.objects.filter(mrn=fields["mrn"]).exists():
+            raise ServiceError("A patient with this medical record number exists.", code="mrn_taken", field="mrn")
+        patient = Patient.objects.create(**fields)
+        if created_by.role == StaffMember.Role.RECEPTIONIST:
+            assign_perm(perms.VIEW, created_by.user, patient)  # the front desk sees whom it registered
+    return patient
+
+
+def patient_update(*, patient: Patient, **fields) -> Patient:
+    if "mrn" in fields and Patient.objects.filter(mrn=fields["mrn"]).exclude(pk=patient.pk).exists():
+        raise ServiceError("A patient with this medical record number exists.", code="mrn_taken", field="mrn")
+    for name, value in fields.items():
+        setattr(patient, name, value)
+    patient.save()
+    return patient
+
+
+def care_team_add(*, patient: Patient, staff: StaffMember, role: str) -> CareTeamMembership:
+    """Puts `staff` on the care team, with its grants, in one transaction."""
+    if not staff.is_active:
+        raise ServiceError("This staff member is not active.", code="staff_inactive", field="staff")
+    with transaction.atomic():
+        membership, created = CareTeamMembership.objects.get_or_create(patient=patient, staff=staff,
+                                                                       defaults={"role": role})
+        if not created:
+            raise ServiceError("Already on this patient's care team.", code="already_on_team", field="staff")
+        for codename in care_team_grants(staff.role):
+            assign_perm(codename, staff.user, patient)
+    return membership
+
+
+def care_team_remove(*, membership: CareTeamMembership) -> None:
+    """Takes `staff` off the care team and its grants with it, in one transaction."""
+    with transaction.atomic():
+        for codename in care_team_grants(membership.staff.role):
+            remove_perm(codename, membership.staff.user, membership.patient)
+        membership.delete()
+
+
+def note_add(*, patient: Patient, author: StaffMember, body: str, corrects: int | None = None) -> ClinicalNote:
+    body = (body or "").strip()
+    if not body:
+        raise ServiceError("A note needs a body.", code="invalid", field="body")
+    corrected = None
+    if corrects is not None:
+        corrected = ClinicalNote.objects.filter(pk=corrects, patient=patient).first()
+        if corrected is None:
+            raise ServiceError("The corrected note is not a note of this patient.", code="invalid",
+                               field="corrects")
+    return ClinicalNote.objects.create(patient=patient, author=author, body=body, corrects=corrected)
