@@ -79,7 +79,7 @@ def mail_sink():
     sink.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def broker():
     """A private Redis: the suite takes it away and brings it back, so it never uses a shared one."""
     broker = RedisBroker()

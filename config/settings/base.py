@@ -72,6 +72,9 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
 DEFAULT_NOT_FOUND_TENANT_VIEW = "config.api.tenant_not_found_view"
+# SET search_path once per request and connection, not before every query
+# (django-tenants forgets it on set_tenant, close and rollback).
+TENANT_LIMIT_SET_CALLS = True
 # Pre-migrated spare schemas kept ready, so onboarding renames one instead of
 # migrating a new schema (tenants/provisioning.py). 0 turns the pool off.
 SPARE_SCHEMA_POOL_SIZE = env.int("SPARE_SCHEMA_POOL_SIZE", default=5)
