@@ -108,3 +108,49 @@ def test_identity_tables_live_only_in_public_and_permissions_per_hospital(hospit
     assert not identity & in_hospital
     assert {"guardian_userobjectpermission", "hospitals_staffmember"} <= in_hospital
     assert not {"guardian_userobjectpermission", "hospitals_staffmember"} & in_public
+
+
+def test_patient_grants_line_up_in_hospitals_migrated_at_different_times(hospital_a):
+    """The known trap: per-schema content types would make guardian rows mean different permissions.
+
+    A hospital created now, whose patient tables then arrive by a later
+    migration (rolled back and applied again), grants and checks exactly like
+    hospital A: one content type and permission id space, rows per schema.
+    """
+    from django.contrib.auth.models import Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from hospitals.models import Patient
+    from hospitals.services import patient_create
+
+    late = hospital_create(name="Late", slug="late-migrated", admin_email=unique_email(), admin_password=PASSWORD)
+    call_command("migrate_schemas", "hospitals", "0002", schema_name=late.schema_name, interactive=False,
+                 verbosity=0)
+    with tenant_context(late):
+        assert "hospitals_patient" not in connection.introspection.table_names()
+    call_command("migrate_schemas", schema_name=late.schema_name, interactive=False, verbosity=0)
+
+    users, patients, content_types = {}, {}, set()
+    for hospital in (hospital_a, late):
+        users[hospital.slug] = user_create_verified(hospital=hospital, email=unique_email(), password=PASSWORD)
+        with tenant_context(hospital):
+            admin = StaffMember.objects.filter(role=StaffMember.Role.HOSPITAL_ADMIN).first()
+            patients[hospital.slug] = patient_create(created_by=admin, mrn=f"TRAP-{unique_email()[:10]}",
+                                                     first_name="T", last_name="Rap", date_of_birth="1990-01-01")
+            assign_perm("hospitals.change_patient", users[hospital.slug], patients[hospital.slug])
+            content_types.add(ContentType.objects.get(app_label="hospitals", model="patient").pk)
+    assert len(content_types) == 1
+    assert Permission.objects.filter(codename="change_patient").count() == 1  # one id space, in public
+
+    for hospital, other in ((hospital_a, late), (late, hospital_a)):
+        with tenant_context(hospital):
+            mine = type(users[hospital.slug]).objects.get(pk=users[hospital.slug].pk)
+            theirs = type(users[other.slug]).objects.get(pk=users[other.slug].pk)
+            patient = Patient.objects.get(pk=patients[hospital.slug].pk)
+            assert mine.has_perm("hospitals.change_patient", patient)
+            assert not mine.has_perm("hospitals.view_patient", patient)
+            assert not theirs.has_perm("hospitals.change_patient", patient)
+            assert list(get_objects_for_user(mine, "hospitals.change_patient", Patient,
+                                             accept_global_perms=False)) == [patient]
+            assert not get_objects_for_user(theirs, "hospitals.change_patient", Patient,
+                                            accept_global_perms=False).exists()
