@@ -6,6 +6,7 @@
 #   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
+#   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
 #   make lock         re-lock requirements/*.txt from requirements/*.in
 #   make clean-data   stop the embedded PostgreSQL and Redis and delete .run/
 
@@ -29,7 +30,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run test bench bench-provisioning lock clean-data
+.PHONY: install run test bench bench-provisioning bench-patients lock clean-data
 
 install: $(STAMP)
 
@@ -51,6 +52,9 @@ bench: install
 
 bench-provisioning: install
 	$(VENV_PYTHON) bench/provisioning.py $(BENCH_ARGS)
+
+bench-patients: install
+	$(VENV_PYTHON) bench/patients.py $(BENCH_ARGS)
 
 lock:
 	$(CHECK_PYTHON)

@@ -16,7 +16,6 @@ import http.client
 import json
 import os
 import platform
-import signal
 import socket
 import statistics
 import subprocess
@@ -84,7 +83,7 @@ def run_quiet(stack: devstack.Stack, name: str, argv) -> None:
     except subprocess.TimeoutExpired as exc:
         # Stack's exit kills it.
         raise BenchError(f"{name} did not finish within {STEP_TIMEOUT:.0f}s") from exc
-    stack.children.remove((name, proc))
+    stack.forget(proc)
     if proc.returncode != 0:
         sys.stderr.write(output)
         raise BenchError(f"{name} failed (exit code {proc.returncode}); its output is above")
@@ -111,14 +110,6 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return ""
-
-
-def signal_group(pgid: int, sig: int) -> None:
-    """Signal a child's process group (Stack.spawn makes each child a group leader)."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass  # already gone
 
 
 class Server:
@@ -168,15 +159,8 @@ class Server:
 
     def stop(self) -> None:
         """Terminate and wait; SIGKILL the group if it lingers."""
-        if self.proc is None or (self.name, self.proc) not in self.stack.children:
-            return
-        signal_group(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=devstack.CHILD_STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            signal_group(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self.stack.children.remove((self.name, self.proc))
+        if self.proc is not None:
+            self.stack.stop_child(self.proc)
 
 
 # --------------------------------------------------------------------------

@@ -196,6 +196,19 @@ class Stack:
 
     # -- children ---------------------------------------------------------
 
+    def stop_child(self, proc: subprocess.Popen) -> None:
+        """Stops one child this stack spawned (SIGTERM, then SIGKILL) and forgets it."""
+        child = self.forget(proc)
+        if child is not None:
+            stop_children([child], signal.SIGTERM)
+
+    def forget(self, proc: subprocess.Popen) -> Child | None:
+        """Drops a child that has already ended from the list of those to stop on exit."""
+        child = next((c for c in self.children if c.proc is proc), None)
+        if child is not None:
+            self.children.remove(child)
+        return child
+
     def spawn(self, name: str, argv, *, service: bool = False, stop_signal: int | None = None,
               **kwargs) -> subprocess.Popen:
         proc = subprocess.Popen(argv, cwd=REPO, start_new_session=True, **kwargs)
