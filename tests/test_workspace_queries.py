@@ -72,7 +72,7 @@ def test_list_query_count_does_not_depend_on_page_size(world, hospital_a, who, p
     one = count_queries(hospital_a, world[who], f"{path}{separator}page_size=1")
     fifty = count_queries(hospital_a, world[who], f"{path}{separator}page_size=50")
     assert one == fifty, (path, one, fifty)
-    assert fifty <= 14  # routing, auth, role, guardian content types, headed departments, count, page (+ patient checks)
+    assert fifty <= 14  # routing, auth, role, guardian content types, headed departments, count, page
 
 
 def test_care_team_list_is_constant_too(world, hospital_a):
