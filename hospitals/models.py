@@ -71,6 +71,8 @@ class Patient(models.Model):
     address = models.TextField(blank=True)
     department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="patients")
+    registered_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="registered_patients")
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -161,26 +161,41 @@ def staff_member_add(*, hospital, email: str, role: str, department: Department 
 
 
 def staff_member_update(*, staff: StaffMember, **fields) -> StaffMember:
-    """Changes role, department or active flag; care-team grants follow a role change."""
+    """Changes role, department or active flag; the grants a role gives follow a role change."""
     with transaction.atomic():
         old_role = staff.role
         for name, value in fields.items():
             setattr(staff, name, value)
-        staff.save()
         if staff.role != old_role:
-            for membership in staff.care_teams.select_related("patient"):
-                for codename in care_team_grants(old_role) - care_team_grants(staff.role):
-                    remove_perm(codename, staff.user, membership.patient)
-                for codename in care_team_grants(staff.role):
-                    assign_perm(codename, staff.user, membership.patient)
+            _role_grants_move(staff=staff, old_role=old_role)
+        staff.save()
     return staff
+
+
+def _role_grants_move(*, staff: StaffMember, old_role: str) -> None:
+    receptionist = StaffMember.Role.RECEPTIONIST
+    if staff.role == receptionist and staff.care_teams.exists():
+        raise ServiceError("Receptionists are on no care team: take this member off theirs first.",
+                           code="on_care_teams", field="role")
+    for membership in staff.care_teams.select_related("patient"):
+        for codename in care_team_grants(old_role) - care_team_grants(staff.role):
+            remove_perm(codename, staff.user, membership.patient)
+        for codename in care_team_grants(staff.role):
+            assign_perm(codename, staff.user, membership.patient)
+    # The front desk's view of whom it registered belongs to the receptionist role.
+    registered = staff.registered_patients.all()
+    if old_role == receptionist:
+        remove_perm(perms.VIEW, staff.user, registered)
+    elif staff.role == receptionist:
+        for patient in registered:
+            assign_perm(perms.VIEW, staff.user, patient)
 
 
 def patient_create(*, created_by: StaffMember, **fields) -> Patient:
     with transaction.atomic():
         if Patient.objects.filter(mrn=fields["mrn"]).exists():
             raise ServiceError("A patient with this medical record number exists.", code="mrn_taken", field="mrn")
-        patient = Patient.objects.create(**fields)
+        patient = Patient.objects.create(registered_by=created_by, **fields)
         if created_by.role == StaffMember.Role.RECEPTIONIST:
             assign_perm(perms.VIEW, created_by.user, patient)  # the front desk sees whom it registered
     return patient
@@ -199,6 +214,9 @@ def care_team_add(*, patient: Patient, staff: StaffMember, role: str) -> CareTea
     """Puts `staff` on the care team, with its grants, in one transaction."""
     if not staff.is_active:
         raise ServiceError("This staff member is not active.", code="staff_inactive", field="staff")
+    if staff.role == StaffMember.Role.RECEPTIONIST:
+        raise ServiceError("Receptionists see demographics only; they join no care team.",
+                           code="receptionist_not_clinical", field="staff")
     with transaction.atomic():
         membership, created = CareTeamMembership.objects.get_or_create(patient=patient, staff=staff,
                                                                        defaults={"role": role})

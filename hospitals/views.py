@@ -1,4 +1,6 @@
 """The hospital's own API, on its subdomain: thin views over hospitals.services and hospitals.selectors."""
+import re
+
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -193,10 +195,12 @@ class PatientListCreateView(ListCreateAPIView):
 
     def get_queryset(self):
         department = self.request.query_params.get("department")
-        if department is not None and not department.isdigit():
+        if department is not None and not re.fullmatch(r"[0-9]{1,18}", department):
             raise ValidationError({"department": ["Must be a department id."]})
-        return selectors.patient_list(staff=staff_member_of(self.request),
-                                      search=self.request.query_params.get("search", "").strip(),
+        search = self.request.query_params.get("search", "").strip()
+        if "\x00" in search:  # PostgreSQL text cannot hold NUL
+            raise ValidationError({"search": ["Must not contain NUL characters."]})
+        return selectors.patient_list(staff=staff_member_of(self.request), search=search,
                                       department_id=int(department) if department else None)
 
     def perform_create(self, serializer):
