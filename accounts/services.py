@@ -7,6 +7,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 
 from accounts import emails
+from accounts.tokens import refresh_tokens_revoke
 from tenants.models import Hospital
 
 User = get_user_model()
@@ -37,7 +38,12 @@ def user_register(*, request, hospital: Hospital, email: str, password: str,
 
 
 def password_changed(*, user) -> None:
-    """After a password change or reset: the owner is told, in case it was not them."""
+    """After a password change or reset: every session ends, and the owner is told in case it was not them.
+
+    Refresh tokens are blacklisted here; access tokens die with the password
+    hash they carry (simplejwt's CHECK_REVOKE_TOKEN).
+    """
+    refresh_tokens_revoke(user_id=user.pk)
     emails.password_changed_queue(user=user)
 
 

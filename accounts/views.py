@@ -21,7 +21,12 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 
 from accounts import services
 from accounts.tenancy import request_hospital_id
-from accounts.tokens import HospitalTokenRefreshSerializer, HospitalTokenVerifySerializer, token_belongs_here
+from accounts.tokens import (
+    HospitalTokenRefreshSerializer,
+    HospitalTokenVerifySerializer,
+    refresh_token_reuse_revoke,
+    token_belongs_here,
+)
 from config.api import error_body
 from hospitals import services as hospital_services
 
@@ -120,6 +125,7 @@ class LogoutView(rest_auth.LogoutView):
                 token.blacklist()
                 response = Response({"detail": "Successfully logged out."})
             except TokenError as exc:
+                refresh_token_reuse_revoke(raw=raw)
                 response = Response(error_body(str(exc), "token_not_valid"), status=status.HTTP_401_UNAUTHORIZED)
         unset_jwt_cookies(response)
         return response
