@@ -8,6 +8,8 @@ from django.db import IntegrityError, transaction
 
 from accounts import emails
 from accounts.tokens import refresh_tokens_revoke
+from audit.models import AuditEvent
+from audit.services import audit_record
 from tenants.models import Hospital
 
 User = get_user_model()
@@ -37,13 +39,15 @@ def user_register(*, request, hospital: Hospital, email: str, password: str,
     return user
 
 
-def password_changed(*, user) -> None:
+def password_changed(*, user, reset: bool = False) -> None:
     """After a password change or reset: every session ends, and the owner is told in case it was not them.
 
     Refresh tokens are blacklisted here; access tokens die with the password
     hash they carry (simplejwt's CHECK_REVOKE_TOKEN).
     """
     refresh_tokens_revoke(user_id=user.pk)
+    audit_record(action=AuditEvent.Action.PASSWORD_RESET if reset else AuditEvent.Action.PASSWORD_CHANGED,
+                 actor=user, target=user)
     emails.password_changed_queue(user=user)
 
 

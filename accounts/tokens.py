@@ -11,6 +11,8 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
 from accounts.tenancy import HOSPITAL_CLAIM, token_belongs_here
+from audit.models import AuditEvent
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 FAMILY_CLAIM = "family"
@@ -65,6 +67,8 @@ def refresh_token_reuse_revoke(*, raw: str) -> bool:
     if token.get("token_type") != "refresh" or not BlacklistedToken.objects.filter(token__jti=token["jti"]).exists():
         return False
     revoked = refresh_tokens_revoke(user_id=int(token["user_id"]), family=token.get(FAMILY_CLAIM))
+    audit_record(action=AuditEvent.Action.REFRESH_TOKEN_REUSED, target_type="accounts.user",
+                 target_id=token["user_id"], detail={"revoked_tokens": revoked})
     logger.warning("Refresh token reuse for user %s: revoked %s token(s) of its family", token["user_id"], revoked)
     return True
 

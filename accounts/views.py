@@ -27,6 +27,8 @@ from accounts.tokens import (
     refresh_token_reuse_revoke,
     token_belongs_here,
 )
+from audit.models import AuditEvent
+from audit.services import audit_record
 from config.api import error_body
 from hospitals import services as hospital_services
 
@@ -56,7 +58,7 @@ class PasswordResetConfirmView(rest_auth.PasswordResetConfirmView):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         serializer.save()
-        services.password_changed(user=serializer.user)
+        services.password_changed(user=serializer.user, reset=True)
         return Response({"detail": "Password has been reset with the new password."})
 
 
@@ -123,6 +125,8 @@ class LogoutView(rest_auth.LogoutView):
                 if not token_belongs_here(token, request):
                     raise TokenError("Token is invalid or expired")
                 token.blacklist()
+                audit_record(action=AuditEvent.Action.LOGOUT, target_type="accounts.user",
+                             target_id=token.get("user_id", ""))
                 response = Response({"detail": "Successfully logged out."})
             except TokenError as exc:
                 refresh_token_reuse_revoke(raw=raw)

@@ -15,6 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from config.api import ServiceError
 from hospitals import emails
 from hospitals import permissions as perms
@@ -64,6 +66,8 @@ def invitation_create(*, hospital, email: str, role: str, invited_by=None,
             expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
         )
         emails.invitation_queue(invitation=invitation, token=token, hospital=hospital)
+        audit_record(action=AuditEvent.Action.INVITATION_SENT, actor=invited_by, target=invitation,
+                     detail={"email": email, "role": role})
     return invitation
 
 
@@ -76,6 +80,8 @@ def invitation_revoke(*, invitation: Invitation) -> None:
     with transaction.atomic():
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
+        audit_record(action=AuditEvent.Action.INVITATION_REVOKED, target=invitation,
+                     detail={"email": invitation.email})
         if not Invitation.objects.filter(email=invitation.email, accepted_at=None, revoked_at=None).exists():
             # Never activated, so nothing refers to it (StaffMember is made on acceptance).
             (User.objects.filter(email__iexact=invitation.email, is_active=False, last_login=None)
@@ -114,6 +120,8 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
         StaffMember.objects.update_or_create(user=user, defaults={"role": invitation.role, "is_active": True})
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
+        audit_record(action=AuditEvent.Action.INVITATION_ACCEPTED, actor=user, target=invitation,
+                     detail={"role": invitation.role})
     return user
 
 
@@ -143,10 +151,14 @@ def department_update(*, department: Department, **fields) -> Department:
 def department_set_head(*, department: Department, head: StaffMember | None) -> None:
     if department.head is not None:
         remove_perm(perms.DEPARTMENT_PATIENTS, department.head.user, department)
+        audit_record(action=AuditEvent.Action.PERMISSION_REVOKED, target=department,
+                     detail={"staff": department.head.pk, "as": "department head"})
     department.head = head
     department.save(update_fields=["head"])
     if head is not None:
         assign_perm(perms.DEPARTMENT_PATIENTS, head.user, department)
+        audit_record(action=AuditEvent.Action.PERMISSION_GRANTED, target=department,
+                     detail={"staff": head.pk, "as": "department head"})
 
 
 def staff_member_add(*, hospital, email: str, role: str, department: Department | None = None) -> StaffMember:
@@ -207,6 +219,7 @@ def patient_update(*, patient: Patient, **fields) -> Patient:
     for name, value in fields.items():
         setattr(patient, name, value)
     patient.save()
+    audit_record(action=AuditEvent.Action.PATIENT_CHANGED, target=patient, detail={"fields": sorted(fields)})
     return patient
 
 
@@ -224,6 +237,9 @@ def care_team_add(*, patient: Patient, staff: StaffMember, role: str) -> CareTea
             raise ServiceError("Already on this patient's care team.", code="already_on_team", field="staff")
         for codename in care_team_grants(staff.role):
             assign_perm(codename, staff.user, patient)
+        audit_record(action=AuditEvent.Action.PERMISSION_GRANTED, target=patient,
+                     detail={"staff": staff.pk, "as": f"care team ({role})",
+                             "permissions": sorted(care_team_grants(staff.role))})
     return membership
 
 
@@ -232,6 +248,8 @@ def care_team_remove(*, membership: CareTeamMembership) -> None:
     with transaction.atomic():
         for codename in care_team_grants(membership.staff.role):
             remove_perm(codename, membership.staff.user, membership.patient)
+        audit_record(action=AuditEvent.Action.PERMISSION_REVOKED, target=membership.patient,
+                     detail={"staff": membership.staff_id, "as": f"care team ({membership.role})"})
         membership.delete()
 
 

@@ -1,6 +1,7 @@
 """/api/ on a hospital subdomain."""
 from django.urls import path
 
+from audit.views import HospitalAuditView
 from hospitals import views
 
 urlpatterns = [
@@ -17,4 +18,5 @@ urlpatterns = [
          name="patient-care-team-member"),
     path("patients/<int:pk>/notes/", views.NoteListCreateView.as_view(), name="patient-notes"),
     path("me/permissions/", views.MyPermissionsView.as_view(), name="me-permissions"),
+    path("audit/", HospitalAuditView.as_view(), name="audit"),
 ]

@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
+from audit.models import AuditEvent
+from audit.services import audit_record
 from config.api import Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
@@ -215,6 +217,7 @@ class PatientDetailView(APIView):
 
     def get(self, request, pk: int):
         patient, held = patient_or_404(request, pk, need=perms.VIEW)
+        audit_record(action=AuditEvent.Action.PATIENT_VIEWED, target=patient)
         return Response({**PatientSerializer(patient).data, "permissions": sorted(held)})
 
     def patch(self, request, pk: int, partial: bool = True):

@@ -10,6 +10,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from accounts.services import user_create_verified
+from audit.models import AuditEvent
+from audit.services import audit_record
 from config.api import ServiceError
 from emails.models import Email
 from hospitals.models import StaffMember
@@ -98,6 +100,8 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
             raise ServiceError(f"{admin_email} already has an account.", code="email_taken",
                                field="admin_email") from exc
         raise
+    audit_record(action=AuditEvent.Action.HOSPITAL_ONBOARDED, target=hospital,
+                 detail={"slug": slug, "admin_email": admin_email})
     publish_after_commit(spare_pool_refill_task)  # a worker tops the pool up again
     return hospital
 
@@ -116,12 +120,14 @@ def hospital_suspend(*, hospital: Hospital) -> Hospital:
     """Its subdomain answers 403 to everything, tokens included, until reactivated. Nothing is deleted."""
     hospital.is_active = False
     hospital.save(update_fields=["is_active"])
+    audit_record(action=AuditEvent.Action.HOSPITAL_SUSPENDED, target=hospital)
     return hospital
 
 
 def hospital_reactivate(*, hospital: Hospital) -> Hospital:
     hospital.is_active = True
     hospital.save(update_fields=["is_active"])
+    audit_record(action=AuditEvent.Action.HOSPITAL_REACTIVATED, target=hospital)
     return hospital
 
 

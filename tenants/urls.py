@@ -1,9 +1,11 @@
 """/api/platform/ on the platform domain."""
 from django.urls import path
 
+from audit.views import PlatformAuditView
 from tenants import views
 
 urlpatterns = [
+    path("audit/", PlatformAuditView.as_view(), name="platform-audit"),
     path("hospitals/", views.HospitalListCreateView.as_view(), name="platform-hospital-list"),
     path("hospitals/<slug:slug>/", views.HospitalDetailView.as_view(), name="platform-hospital-detail"),
     path("hospitals/<slug:slug>/suspend/", views.HospitalSuspendView.as_view(), name="platform-hospital-suspend"),

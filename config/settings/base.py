@@ -59,12 +59,16 @@ SHARED_APPS = [
     "dj_rest_auth.registration",
     # Email delivery is a platform service: one outbox for every hospital.
     "emails",
+    # The platform's own audit trail (onboarding, suspension) lives in public.
+    "audit",
 ]
 TENANT_APPS = [
     # Object permissions are rows about one hospital's records, so they live
     # in that hospital's schema (FKs to the public user/permission tables).
     "guardian",
     "hospitals",
+    # ...and each hospital's trail in its own schema, with its records.
+    "audit",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 TENANT_MODEL = "tenants.Hospital"
@@ -91,6 +95,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "audit.context.AuditOriginMiddleware",
 ]
 
 TEMPLATES = [

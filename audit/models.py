@@ -1,0 +1,42 @@
+"""The audit trail: append-only, in every schema (a hospital's events in its own, the platform's in public)."""
+from django.db import models
+from django.utils import timezone
+
+
+class AuditEvent(models.Model):
+    """Who did what, to what, when, from where. The database refuses UPDATE and DELETE (migration 0001)."""
+
+    class Action(models.TextChoices):
+        LOGIN_SUCCEEDED = "login_succeeded", "Login succeeded"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        LOGOUT = "logout", "Logout"
+        REFRESH_TOKEN_REUSED = "refresh_token_reused", "Rotated refresh token presented again"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        PASSWORD_RESET = "password_reset", "Password reset"
+        INVITATION_SENT = "invitation_sent", "Invitation sent"
+        INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        PERMISSION_GRANTED = "permission_granted", "Access granted"
+        PERMISSION_REVOKED = "permission_revoked", "Access revoked"
+        PATIENT_VIEWED = "patient_viewed", "Patient record viewed"
+        PATIENT_CHANGED = "patient_changed", "Patient record changed"
+        HOSPITAL_ONBOARDED = "hospital_onboarded", "Hospital onboarded"
+        HOSPITAL_SUSPENDED = "hospital_suspended", "Hospital suspended"
+        HOSPITAL_REACTIVATED = "hospital_reactivated", "Hospital reactivated"
+
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    # Plain values, no foreign keys: the trail outlives what it names.
+    actor_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_email = models.CharField(max_length=254, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_email or '-'}"

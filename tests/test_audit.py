@@ -1,0 +1,93 @@
+"""The audit trail: who did what, per hospital; append-only in the database itself."""
+import pytest
+from django.db import DatabaseError, transaction
+from django_tenants.utils import schema_context, tenant_context
+
+from accounts.services import user_create_verified
+from audit.models import AuditEvent
+from hospitals.models import StaffMember
+from hospitals.services import staff_member_create
+from tests.support import PASSWORD, unique_email
+
+
+def admin_api(api_for, hospital):
+    user = user_create_verified(hospital=hospital, email=unique_email("auditor"), password=PASSWORD)
+    with tenant_context(hospital):
+        staff_member_create(user=user, role=StaffMember.Role.HOSPITAL_ADMIN)
+    api = api_for(hospital)
+    api.login(user.email)
+    return api, user
+
+
+def events(api, **filters):
+    response = api.get("/api/audit/", params={"page_size": 100, **filters})
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def test_auth_and_record_events_are_recorded_with_actor_ip_and_agent(api_for, hospital_a, hospital_b, user_a):
+    api, admin = admin_api(api_for, hospital_a)
+    staff = api_for(hospital_a)
+    staff.post("/accounts/login/", json={"email": user_a.email, "password": "wrong-password-1"},
+               headers={"User-Agent": "audit-test/1.0"})
+    staff.login(user_a.email)
+    response = api.post("/api/patients/", json={"mrn": unique_email("aud")[:20], "first_name": "Au",
+                                                "last_name": "Dit", "date_of_birth": "1960-05-05"})
+    patient_id = response.json()["id"]
+    assert api.get(f"/api/patients/{patient_id}/").status_code == 200
+    assert api.patch(f"/api/patients/{patient_id}/", json={"phone": "123"}).status_code == 200
+    with tenant_context(hospital_a):
+        member = StaffMember.objects.create(user=user_a, role=StaffMember.Role.NURSE)
+    granted = api.post(f"/api/patients/{patient_id}/care-team/", json={"staff": member.pk, "role": "nurse"})
+    api.delete(f"/api/patients/{patient_id}/care-team/{granted.json()['id']}/")
+    staff.post("/accounts/logout/")
+
+    failed = events(api, action="login_failed", actor="")
+    assert any(e["detail"]["email"] == user_a.email and e["user_agent"] == "audit-test/1.0"
+               and e["ip"] == "127.0.0.1" for e in failed)
+    assert "wrong-password-1" not in str(failed)
+    mine = {e["action"] for e in events(api, actor=admin.email)}
+    assert {"login_succeeded", "patient_viewed", "patient_changed", "permission_granted",
+            "permission_revoked"} <= mine
+    assert any(e["target_id"] == str(patient_id) for e in events(api, action="patient_viewed"))
+    assert events(api, action="logout")
+    # Hospital B's trail has none of it.
+    api_b, _ = admin_api(api_for, hospital_b)
+    assert not [e for e in events(api_b) if e["actor_email"] in (admin.email, user_a.email)]
+
+
+def test_the_trail_is_append_only_in_the_database(hospital_a):
+    with tenant_context(hospital_a):
+        event = AuditEvent.objects.create(action=AuditEvent.Action.LOGIN_FAILED, detail={"email": "x@y.org"})
+        for attempt in (lambda: AuditEvent.objects.filter(pk=event.pk).update(action="logout"),
+                        lambda: AuditEvent.objects.filter(pk=event.pk).delete()):
+            with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+                attempt()
+        assert AuditEvent.objects.get(pk=event.pk).action == AuditEvent.Action.LOGIN_FAILED
+
+
+def test_only_hospital_admins_read_the_trail_and_filters_are_checked(api_for, hospital_a, user_a):
+    staff = api_for(hospital_a)
+    staff.login(user_a.email)
+    assert staff.get("/api/audit/").status_code == 403
+    api, _ = admin_api(api_for, hospital_a)
+    assert api.get("/api/audit/?action=nope").status_code == 400
+    assert api.get("/api/audit/?since=yesterday").status_code == 400
+    assert api.get("/api/audit/?since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z").status_code == 200
+
+
+def test_platform_events_live_in_public_for_platform_staff(api_for, platform_user, api_a, user_a):
+    platform = api_for(None)
+    platform.login(platform_user.email)
+    slug = f"audit-{unique_email('s').split('-')[1].split('@')[0]}"
+    assert platform.post("/api/platform/hospitals/", json={
+        "name": "Audited", "slug": slug, "admin_email": unique_email("aud")}).status_code == 201
+    platform.post(f"/api/platform/hospitals/{slug}/suspend/")
+    response = platform.get("/api/platform/audit/", params={"actor": platform_user.email, "page_size": 100})
+    actions = {(e["action"], e["detail"].get("slug", "")) for e in response.json()["results"]}
+    assert ("hospital_onboarded", slug) in actions
+    assert any(e["action"] == "hospital_suspended" for e in response.json()["results"])
+    with schema_context("public"):
+        assert AuditEvent.objects.filter(action="hospital_onboarded", detail__slug=slug).exists()
+    hospital_token = api_a.login(user_a.email).json()["access"]
+    assert api_for(None).get("/api/platform/audit/", token=hospital_token).status_code == 401
