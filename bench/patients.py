@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -44,7 +43,7 @@ sys.path.insert(0, str(REPO))
 import auth_user  # noqa: E402  (reused: the runserver under test, the keep-alive client, the worker loop)
 import provisioning  # noqa: E402  (reused: the dedicated database's helpers, in-process Django setup)
 from auth_user import BenchError, bounded_int, nproc  # noqa: E402
-from provisioning import admin_execute, database_url_for, say  # noqa: E402
+from provisioning import say  # noqa: E402
 
 devstack = auth_user.devstack  # database start/stop, child processes, signal handling
 
@@ -91,28 +90,6 @@ DEPARTMENTS = [("Cardiology", "cardio"), ("Emergency", "er"), ("General Medicine
 
 # --------------------------------------------------------------------------
 # The dedicated database and the hospital in it
-
-
-@contextmanager
-def dedicated_database(server_url: str):
-    """A fresh `bench_patients` on the server of server_url; dropped on the way out."""
-    from psycopg import sql
-
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
-    admin_execute(server_url, drop)  # left over by an interrupted run
-    admin_execute(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    say(f"created database {BENCH_DB}")
-    try:
-        yield database_url_for(server_url, BENCH_DB)
-    finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # Django not set up yet
-            pass
-        admin_execute(server_url, drop)
-        say(f"dropped database {BENCH_DB}")
 
 
 @dataclass
@@ -542,7 +519,7 @@ def main(argv=None) -> int:
     try:
         with devstack.Stack() as stack:
             server_url = devstack.ensure_database(stack)  # no-op when DATABASE_URL is set
-            with dedicated_database(server_url) as database_url:
+            with provisioning.dedicated_database(server_url, BENCH_DB) as database_url:
                 provisioning.setup_django(database_url)
                 try:
                     world = prepare(args)

@@ -68,16 +68,16 @@ def admin_execute(url: str, statement) -> None:
 
 
 @contextmanager
-def dedicated_database(server_url: str):
-    """A fresh `bench_provisioning` on the server of server_url; dropped on the way out."""
+def dedicated_database(server_url: str, name: str = BENCH_DB):
+    """A fresh database `name` on the server of server_url; dropped on the way out."""
     from psycopg import sql
 
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(BENCH_DB))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     admin_execute(server_url, drop)  # left over by an interrupted run
-    admin_execute(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(BENCH_DB)))
-    say(f"created database {BENCH_DB}")
+    admin_execute(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    say(f"created database {name}")
     try:
-        yield database_url_for(server_url, BENCH_DB)
+        yield database_url_for(server_url, name)
     finally:
         try:
             from django.db import connections
@@ -86,7 +86,7 @@ def dedicated_database(server_url: str):
         except Exception:  # Django not set up yet
             pass
         admin_execute(server_url, drop)
-        say(f"dropped database {BENCH_DB}")
+        say(f"dropped database {name}")
 
 
 class _PoolWorkerSignals:
