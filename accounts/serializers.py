@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 
-from accounts import emails
+from accounts import emails, lockout
 from accounts.tenancy import request_hospital_id
 
 User = get_user_model()
@@ -23,6 +23,15 @@ class LoginSerializer(rest_auth.LoginSerializer):
         # Same answer as a wrong password: a disabled account is not confirmed to exist.
         if not user.is_active:
             raise serializers.ValidationError("Unable to log in with provided credentials.")
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except serializers.ValidationError:
+            # A locked account (axes' backend refused it, or this failure reached
+            # the limit) answers 429 account_locked instead (accounts/lockout.py).
+            lockout.raise_if_locked(self.context["request"], attrs["email"])
+            raise
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -54,7 +63,8 @@ class RegisterSerializer(serializers.Serializer):
 
 
 class UserDetailsSerializer(serializers.ModelSerializer):
-    hospital = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    # null for platform staff, who belong to no hospital.
+    hospital = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
 
     class Meta:
         model = User

@@ -28,3 +28,16 @@ def broker_url() -> str:
     if EMBEDDED_BROKER_URL_FILE.exists():
         return EMBEDDED_BROKER_URL_FILE.read_text().strip()
     return "redis://localhost:6379/0"
+
+
+def cache_url(broker: str | None = None) -> str:
+    """CACHE_URL, else the broker's Redis with db CACHE_REDIS_DB (1), as a redis-py URL."""
+    if broker is None and "CACHE_URL" in env:
+        return env.str("CACHE_URL")
+    broker = broker or broker_url()
+    db = env.int("CACHE_REDIS_DB", default=1)
+    if broker.startswith("redis+socket://"):  # kombu's spelling of a unix socket
+        return f"unix://{broker.removeprefix('redis+socket://').split('?')[0]}?db={db}"
+    scheme, _, rest = broker.partition("://")
+    hostpart = rest.split("?")[0].split("/")[0]
+    return f"{scheme}://{hostpart}/{db}"

@@ -15,10 +15,12 @@ import pytest
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.signals import setting_changed
 from django.db import connections
 from django.test.utils import setup_databases, teardown_databases
 
 from accounts.services import user_create_verified
+from config.env import cache_url
 from tenants.services import hospital_create, hospital_host, platform_ensure
 from tests.processes import CeleryWorker, RedisBroker
 from tests.support import PASSWORD, Api, start_mail_sink, unique_email
@@ -86,6 +88,9 @@ def broker():
     broker.start()
     # Celery reads CELERY_BROKER_URL from the environment before any setting.
     os.environ["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL = broker.url
+    # The throttles' cache is that Redis too (its own db number), never a developer's one.
+    settings.CACHES["default"]["LOCATION"] = cache_url(broker.url)
+    setting_changed.send(sender=None, setting="CACHES", value=settings.CACHES, enter=True)  # reconnects
     yield broker
     broker.stop()
 

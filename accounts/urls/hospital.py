@@ -2,7 +2,7 @@
 from dj_rest_auth import views as rest_auth
 from django.urls import path
 
-from accounts import views
+from accounts import throttles, views
 
 # Endpoints that prove who you are by their body (password, refresh token, key)
 # skip access-token authentication: a stale access cookie must not block them.
@@ -13,7 +13,8 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(authentication_classes=NO_AUTH), name="rest_logout"),
     path("user/", rest_auth.UserDetailsView.as_view(), name="rest_user_details"),
     path("password/change/", views.PasswordChangeView.as_view(), name="rest_password_change"),
-    path("password/reset/", rest_auth.PasswordResetView.as_view(authentication_classes=NO_AUTH),
+    path("password/reset/", rest_auth.PasswordResetView.as_view(authentication_classes=NO_AUTH,
+                                                                throttle_classes=throttles.PASSWORD_RESET),
          name="rest_password_reset"),
     path("password/reset/confirm/", views.PasswordResetConfirmView.as_view(authentication_classes=NO_AUTH),
          name="rest_password_reset_confirm"),
@@ -21,12 +22,15 @@ urlpatterns = [
          name="password_reset_confirm"),
     path("token/refresh/", views.TokenRefreshView.as_view(authentication_classes=NO_AUTH), name="token_refresh"),
     path("token/verify/", views.TokenVerifyView.as_view(authentication_classes=NO_AUTH), name="token_verify"),
-    path("registration/", views.RegisterView.as_view(authentication_classes=NO_AUTH), name="rest_register"),
+    path("registration/", views.RegisterView.as_view(authentication_classes=NO_AUTH,
+                                                      throttle_classes=throttles.REGISTRATION),
+         name="rest_register"),
     path("registration/verify-email/", views.VerifyEmailView.as_view(authentication_classes=NO_AUTH),
          name="rest_verify_email"),
-    path("registration/resend-email/", views.ResendEmailVerificationView.as_view(authentication_classes=NO_AUTH),
-         name="rest_resend_email"),
-    path("invitations/accept/", views.InvitationAcceptView.as_view(authentication_classes=NO_AUTH),
+    path("registration/resend-email/", views.ResendEmailVerificationView.as_view(
+        authentication_classes=NO_AUTH, throttle_classes=throttles.REGISTRATION), name="rest_resend_email"),
+    path("invitations/accept/", views.InvitationAcceptView.as_view(authentication_classes=NO_AUTH,
+                                                                   throttle_classes=throttles.INVITATION_ACCEPT),
          name="invitation_accept"),
     path("invitations/accept/<str:token>/", views.InvitationLinkView.as_view(), name="invitation_link"),
     path("registration/account-confirm-email/<str:key>/", views.EmailConfirmLinkView.as_view(),

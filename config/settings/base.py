@@ -1,7 +1,7 @@
 """Settings shared by every environment. Per-deploy values come from `config.env.env`."""
 from datetime import timedelta
 
-from config.env import BASE_DIR, broker_url, database_url, env
+from config.env import BASE_DIR, broker_url, cache_url, database_url, env
 
 # GENERAL
 # ------------------------------------------------------------------------------
@@ -57,6 +57,9 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "dj_rest_auth",
     "dj_rest_auth.registration",
+    # Failed-login counts (django-axes): one table for every web worker, in public.
+    "axes",
+    "drf_spectacular",  # OpenAPI schema at /api/schema/ (config/openapi.py)
     # Email delivery is a platform service: one outbox for every hospital.
     "emails",
     # The platform's own audit trail (onboarding, suspension) lives in public.
@@ -95,6 +98,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last: turns an axes lockout outside our API (Django's admin) into our 429.
+    "axes.middleware.AxesMiddleware",
     "audit.context.AuditOriginMiddleware",
 ]
 
@@ -120,6 +125,8 @@ STATIC_ROOT = BASE_DIR / ".run" / "static"
 # ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses locked-out logins before any password is checked (accounts/lockout.py).
+    "axes.backends.AxesStandaloneBackend",
     # Email + password, only for users of the hospital the request is for.
     "accounts.backends.HospitalEmailBackend",
     "guardian.backends.ObjectPermissionBackend",
@@ -135,6 +142,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60 * 3)
+
+# Login lockout (django-axes, see accounts/lockout.py and README "Abuse resistance").
+# dj-rest-auth calls authenticate() directly, so this, not allauth's rate
+# limit, is what guards our login endpoint. Records live in PostgreSQL
+# (public schema), shared by every worker and kept through a Redis outage.
+AXES_HANDLER = "accounts.lockout.HospitalAxesHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)  # one account from one address
+# Ours, not axes': one account from any address (a guesser rotating addresses).
+AXES_ACCOUNT_FAILURE_LIMIT = env.int("AXES_ACCOUNT_FAILURE_LIMIT", default=3 * AXES_FAILURE_LIMIT)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # never the address alone
+AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"  # "<schema>:<email>"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttles.client_ip"  # honours TRUSTED_PROXY_COUNT only
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True  # a successful login clears the failures of that account from that address
+# Attempts while locked are refused without being counted, so an attacker who
+# keeps trying cannot keep the owner locked out beyond one cool-off.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_VERBOSE = False
+# No AccessLog of successful logins: axes would create a Django session (and a
+# sessionid cookie) per login to hash into it; the API is sessionless.
+AXES_DISABLE_ACCESS_LOG = True
 
 # django-allauth: registration and email verification only; login goes
 # through dj-rest-auth and our backend.
@@ -161,6 +190,23 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    # Reverse proxies whose X-Forwarded-For is trusted for the client address
+    # (throttles and lockout); 0: REMOTE_ADDR, a client-sent header is ignored.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
+    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
+}
+
+# OpenAPI (drf-spectacular): one schema per URLconf, error shapes and limits in config/openapi.py.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Hospital platform API",
+    "VERSION": "1.0.0",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PUBLIC": True,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "config.openapi.postprocess_schema"],
+    "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "hospitals.models.StaffMember.Role"},
 }
 
 # dj-rest-auth + simplejwt: pure JWT, tokens bound to one hospital.
@@ -259,13 +305,27 @@ EMAIL_RETRY_MAX_SECONDS = env.float("EMAIL_RETRY_MAX_SECONDS", default=3600.0)
 EMAIL_REQUEUE_AFTER_SECONDS = env.float("EMAIL_REQUEUE_AFTER_SECONDS", default=120.0)
 
 # CACHE: keys carry the schema name, so hospitals never share entries.
+# Redis (the broker's server, another db number): throttle counters must be
+# shared by every web worker. Short timeouts: a dead cache must not hang requests.
 # ------------------------------------------------------------------------------
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": cache_url(),
+        "KEY_PREFIX": "cache",
         "KEY_FUNCTION": "django_tenants.cache.make_key",
         "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
     },
+}
+
+# Rate limits of the endpoints that mail or hash without a login (accounts/throttles.py):
+# "<count>/<second|minute|hour|day>", per client address, except "email": per target address.
+THROTTLE_RATES = {
+    "registration": env.str("THROTTLE_REGISTRATION_RATE", default="20/hour"),
+    "password_reset": env.str("THROTTLE_PASSWORD_RESET_RATE", default="20/hour"),
+    "invitation_accept": env.str("THROTTLE_INVITATION_ACCEPT_RATE", default="20/hour"),
+    "email": env.str("THROTTLE_EMAIL_RATE", default="5/hour"),
 }
 
 # REQUESTS

@@ -1,0 +1,177 @@
+"""OpenAPI shapes of the /accounts/ views (dj-rest-auth's, which carry no annotations, and ours)."""
+from __future__ import annotations
+
+from drf_spectacular.contrib.rest_auth import SimpleJWTCookieScheme
+from drf_spectacular.extensions import OpenApiViewExtension
+from rest_framework import serializers
+
+from accounts.serializers import UserDetailsSerializer
+from config.openapi import DetailSerializer, with_schema
+
+
+class LoginResponseSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="The access token, also set as the `hospital-access` cookie.")
+    refresh = serializers.CharField(allow_blank=True, help_text="Always empty: the refresh token is only in "
+                                                                "the HttpOnly `hospital-refresh` cookie.")
+    user = UserDetailsSerializer()
+    access_expiration = serializers.DateTimeField()
+    refresh_expiration = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Login"
+
+
+class RefreshRequestSerializer(serializers.Serializer):
+    refresh = serializers.CharField(required=False, help_text="Else the `hospital-refresh` cookie.")
+
+    class Meta:
+        ref_name = "RefreshRequest"
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    access_expiration = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "RefreshResponse"
+
+
+class TokenVerifyRequestSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+    class Meta:
+        ref_name = "TokenVerifyRequest"
+
+
+class TokenVerifyResponseSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "TokenVerifyResponse"
+
+
+class VerifyEmailRequestSerializer(serializers.Serializer):
+    key = serializers.CharField()
+
+    class Meta:
+        ref_name = "VerifyEmailRequest"
+
+
+class ResendEmailRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+
+    class Meta:
+        ref_name = "ResendEmailRequest"
+
+
+class HospitalJWTScheme(SimpleJWTCookieScheme):
+    """`Authorization: Bearer <access>` or the `hospital-access` cookie, valid only where it was issued."""
+
+    target_class = "accounts.authentication.HospitalJWTAuthentication"
+
+
+
+class LoginViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.LoginView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={
+            "responses": LoginResponseSerializer, "summary": "Log in (email and password)",
+            "description": "Verified accounts of this hospital (or platform staff, on the platform domain) only. "
+                           "Sets the `hospital-access`, `hospital-refresh` (HttpOnly) and `csrftoken` cookies; "
+                           "creates no session. Too many failures for one account answer 429.",
+        })
+
+
+class InvitationAcceptViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.InvitationAcceptView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"responses": LoginResponseSerializer,
+                                                 "summary": "Accept an invitation: answers like a login"})
+
+
+class LogoutViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.LogoutView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, get={"exclude": True},
+                        post={"request": RefreshRequestSerializer, "responses": DetailSerializer,
+                              "summary": "Log out: blacklist the refresh token, clear the cookies",
+                              "description": "The refresh token comes from the body, else the "
+                                             "`hospital-refresh` cookie; none: 400 `refresh_missing`."})
+
+
+class PasswordChangeViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.PasswordChangeView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"responses": DetailSerializer})
+
+
+class PasswordResetConfirmViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.PasswordResetConfirmView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"responses": DetailSerializer})
+
+
+class TokenRefreshViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.TokenRefreshView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"request": RefreshRequestSerializer,
+                                                 "responses": RefreshResponseSerializer})
+
+
+class TokenVerifyViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.TokenVerifyView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"request": TokenVerifyRequestSerializer,
+                                                 "responses": TokenVerifyResponseSerializer})
+
+
+class RegisterViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.RegisterView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"responses": {201: DetailSerializer}})
+
+
+class VerifyEmailViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.VerifyEmailView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, get={"exclude": True},
+                        post={"request": VerifyEmailRequestSerializer, "responses": DetailSerializer})
+
+
+class ResendEmailVerificationViewExtension(OpenApiViewExtension):
+    target_class = "accounts.views.ResendEmailVerificationView"
+
+    def view_replacement(self):
+        return with_schema(self.target_class, post={"request": ResendEmailRequestSerializer,
+                                                 "responses": {200: DetailSerializer}})
+
+
+def _link_extension(view_path: str, name: str, *params: str):
+    response = type(f"{name}Serializer", (serializers.Serializer,), {
+        "detail": serializers.CharField(help_text="What to POST, and where."),
+        **{p: serializers.CharField() for p in params},
+        "Meta": type("Meta", (), {"ref_name": name}),
+    })
+
+    class Extension(OpenApiViewExtension):
+        target_class = view_path
+
+        def view_replacement(self):
+            return with_schema(self.target_class, get={"responses": response,
+                                                       "summary": "Where an email link lands"})
+
+    Extension.__name__ = f"{name}Extension"
+    return Extension
+
+
+EmailConfirmLinkExtension = _link_extension("accounts.views.EmailConfirmLinkView", "EmailConfirmLink", "key")
+InvitationLinkExtension = _link_extension("accounts.views.InvitationLinkView", "InvitationLink", "token")
+PasswordResetLinkExtension = _link_extension("accounts.views.PasswordResetLinkView", "PasswordResetLink",
+                                             "uid", "token")

@@ -1,0 +1,168 @@
+"""Rate limits for the endpoints that send mail or hash passwords without a login.
+
+Counters live in the shared cache (Redis, `CACHES["default"]`), so every web
+worker counts against the same limit. Each counter is a fixed window: one
+`add` + `incr` per request, both atomic in Redis (DRF's own throttles read,
+modify and write a list, which lets concurrent workers all pass).
+
+If the cache cannot be reached the limit does not disappear: each process
+falls back to an in-memory counter with the same rate (so the effective limit
+is at most rate x processes), logs it, and tries Redis again after
+`FALLBACK_RETRY_SECONDS`. It never answers 500 and never lets everything through.
+
+Rates come from `settings.THROTTLE_RATES` (`"<n>/<second|minute|hour|day>"`),
+read on every request so that tests and deploys can change them.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connection
+from rest_framework.throttling import BaseThrottle
+
+log = logging.getLogger(__name__)
+
+FALLBACK_RETRY_SECONDS = 5.0
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """'5/hour' -> (5, 3600)."""
+    count, period = rate.split("/")
+    return int(count), _PERIODS[period.strip()[0].lower()]
+
+
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or the entry TRUSTED_PROXY_COUNT proxies back in X-Forwarded-For.
+
+    Used by the throttles and by django-axes (AXES_CLIENT_IP_CALLABLE). With
+    no trusted proxy (the default) a client-sent X-Forwarded-For is ignored, so it
+    cannot be used to dodge a limit or to lock someone else's address.
+    """
+    remote = request.META.get("REMOTE_ADDR") or "0.0.0.0"
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if proxies and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",")]
+        candidate = hops[-min(proxies, len(hops))]
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            log.warning("Unparseable X-Forwarded-For %r; using REMOTE_ADDR", forwarded[:200])
+    return remote
+
+
+class _LocalCounters:
+    """The per-process stand-in for the shared cache: fixed windows in a dict."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.windows: dict[str, tuple[float, int]] = {}  # key -> (window end, count)
+
+    def hit(self, key: str, period: int) -> tuple[int, float]:
+        now = time.monotonic()
+        with self.lock:
+            if len(self.windows) > 10_000:  # drop expired windows now and then
+                self.windows = {k: v for k, v in self.windows.items() if v[0] > now}
+            end, count = self.windows.get(key, (0.0, 0))
+            if end <= now:
+                end, count = now + period, 0
+            count += 1
+            self.windows[key] = (end, count)
+            return count, end - now
+
+
+_local = _LocalCounters()
+_cache_down_until = 0.0  # monotonic time before which the shared cache is not tried again
+_cache_down_lock = threading.Lock()
+
+
+class SharedRateThrottle(BaseThrottle):
+    """A fixed-window limit per (scope, hospital, ident) in the shared cache, with a local fallback."""
+
+    scope: str = ""
+    cache_alias = "default"
+
+    def get_ident(self, request, view) -> str | None:
+        """Who is counted; None: this throttle does not apply to the request."""
+        return client_ip(request)
+
+    def allow_request(self, request, view) -> bool:
+        rate = settings.THROTTLE_RATES.get(self.scope)
+        if not rate:
+            return True
+        ident = self.get_ident(request, view)
+        if ident is None:
+            return True
+        self.limit, self.period = parse_rate(rate)
+        window = int(time.time() // self.period)
+        # The cache's key function adds the schema; the local fallback adds it here.
+        key = f"throttle:{self.scope}:{window}:{ident}"
+        count, self.remaining = self._hit(key, window)
+        return count <= self.limit
+
+    def _hit(self, key: str, window: int) -> tuple[int, float]:
+        global _cache_down_until
+        if time.monotonic() >= _cache_down_until:
+            try:
+                cache = caches[self.cache_alias]
+                ttl = self.period + 1
+                cache.add(key, 0, ttl)  # starts the window's counter, if nobody has yet
+                count = cache.incr(key)
+                return count, (window + 1) * self.period - time.time()
+            except ValueError:  # the key expired between add and incr: count this one alone
+                return 1, self.period
+            except Exception as exc:  # redis.exceptions.RedisError, OSError, ...
+                with _cache_down_lock:
+                    _cache_down_until = time.monotonic() + FALLBACK_RETRY_SECONDS
+                log.warning("Throttle cache unreachable (%s: %s); per-process limits for %ss",
+                            type(exc).__name__, exc, FALLBACK_RETRY_SECONDS)
+        return _local.hit(f"{connection.schema_name}:{key}", self.period)
+
+    def wait(self) -> float:
+        return max(1.0, float(getattr(self, "remaining", 1.0)))
+
+
+class RegistrationThrottle(SharedRateThrottle):
+    """Sign-ups (and verification-mail resends) per client address."""
+
+    scope = "registration"
+
+
+class PasswordResetThrottle(SharedRateThrottle):
+    """Reset requests per client address."""
+
+    scope = "password_reset"
+
+
+class InvitationAcceptThrottle(SharedRateThrottle):
+    """Invitation acceptances (token guesses, password hashing) per client address."""
+
+    scope = "invitation_accept"
+
+
+class EmailThrottle(SharedRateThrottle):
+    """Mails caused for one address, whoever asks from wherever: no mail-bombing one inbox.
+
+    Applied alike whether or not the address has an account, so it tells nothing.
+    """
+
+    scope = "email"
+
+    def get_ident(self, request, view):
+        data = request.data if isinstance(request.data, dict) else {}
+        email = data.get("email")
+        if not isinstance(email, str) or not email.strip():
+            return None
+        return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+REGISTRATION = (RegistrationThrottle, EmailThrottle)
+PASSWORD_RESET = (PasswordResetThrottle, EmailThrottle)
+INVITATION_ACCEPT = (InvitationAcceptThrottle,)

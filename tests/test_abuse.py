@@ -1,0 +1,344 @@
+"""Abuse resistance: login lockout (django-axes), rate limits, and answers that do not tell who has an account.
+
+Other client addresses are real: Linux routes all of 127.0.0.0/8 to the
+loopback interface, so a client bound to 127.0.0.2 reaches the live server
+from another REMOTE_ADDR.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.core.cache import caches
+from django.db import connections
+from django.utils import timezone
+from requests.adapters import HTTPAdapter
+
+from accounts import throttles
+from accounts.services import user_create_verified
+from tests.conftest import database_url_of
+from tests.processes import REPO
+from tests.support import PASSWORD, Api, free_port, unique_email
+
+WRONG = "not-the-Password-0"
+
+
+class _SourceAddressAdapter(HTTPAdapter):
+    def __init__(self, address: str) -> None:
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self.address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def from_address(api: Api, address: str) -> Api:
+    """The same host as `api`, seen by the server as coming from `address` (127.x.y.z)."""
+    other = Api(api.base_url, api.host)
+    other.session.mount("http://", _SourceAddressAdapter(address))
+    return other
+
+
+def login(api: Api, email: str, password: str = PASSWORD) -> requests.Response:
+    return api.post("/accounts/login/", json={"email": email, "password": password})
+
+
+def assert_locked(response: requests.Response) -> dict:
+    assert response.status_code == 429, response.text
+    body = response.json()
+    assert body["code"] == "account_locked" and body["detail"], body
+    wait = int(response.headers["Retry-After"])
+    assert 0 < wait <= settings.AXES_COOLOFF_TIME.total_seconds()
+    return body
+
+
+def fail_until_locked(api: Api, email: str) -> list[int]:
+    """Wrong passwords until the lock; the statuses seen."""
+    statuses = []
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        statuses.append(login(api, email, WRONG).status_code)
+    return statuses
+
+
+def expire_failures(username: str) -> None:
+    """Time travel: the failures happened one cool-off (and a second) ago."""
+    past = timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1)
+    assert AccessAttempt.objects.filter(username=username).update(attempt_time=past)
+
+
+# --- Login lockout ----------------------------------------------------------------------------
+
+def test_wrong_passwords_lock_the_account_even_for_the_right_password_until_the_cool_off(api_a, user_a):
+    limit = settings.AXES_FAILURE_LIMIT
+    statuses = fail_until_locked(api_a, user_a.email)
+    # The first limit-1 failures get the ordinary answer; the one that reaches the limit is told of the lock.
+    assert statuses == [400] * (limit - 1) + [429]
+    assert_locked(login(api_a, user_a.email))  # the right password now: refused, unchecked
+    assert_locked(login(api_a, user_a.email.upper(), WRONG))  # any spelling of the email
+    # Tries during the lock are not counted: they do not push the end of the lock back.
+    username = f"{user_a.hospital.schema_name}:{user_a.email.lower()}"
+    assert sum(a.failures_since_start for a in AccessAttempt.objects.filter(username=username)) == limit
+
+    expire_failures(username)
+    assert login(api_a, user_a.email).status_code == 200
+    # A successful login starts the count afresh for this address.
+    assert not AccessAttempt.objects.filter(username=username).exists()
+
+
+def test_retry_after_counts_down_from_the_last_failure(api_a, user_a):
+    fail_until_locked(api_a, user_a.email)
+    username = f"{user_a.hospital.schema_name}:{user_a.email.lower()}"
+    AccessAttempt.objects.filter(username=username).update(attempt_time=timezone.now() - timedelta(minutes=10))
+    wait = int(login(api_a, user_a.email).headers["Retry-After"])
+    remaining = (settings.AXES_COOLOFF_TIME - timedelta(minutes=10)).total_seconds()
+    assert remaining - 5 <= wait <= remaining + 1
+
+
+def test_the_lock_is_per_account_and_address_never_per_address_alone(api_a, hospital_a, user_a):
+    colleague = user_create_verified(hospital=hospital_a, email=unique_email("colleague"), password=PASSWORD)
+    fail_until_locked(api_a, user_a.email)
+    assert_locked(login(api_a, user_a.email))
+    # Same address (a hospital's shared NAT), another account: not locked.
+    assert login(api_a, colleague.email).status_code == 200
+    # Same account from another address (its owner at home): not locked either...
+    home = from_address(api_a, "127.0.0.2")
+    assert login(home, user_a.email).status_code == 200
+    # ...and the owner's login there leaves the guesser's lock in place.
+    assert_locked(login(api_a, user_a.email))
+
+
+def test_an_account_guessed_from_many_addresses_is_locked_everywhere(api_a, user_a, settings):
+    settings.AXES_FAILURE_LIMIT, settings.AXES_ACCOUNT_FAILURE_LIMIT = 3, 6
+    for address in ("127.0.0.3", "127.0.0.4"):
+        api = from_address(api_a, address)
+        assert [login(api, user_a.email, WRONG).status_code for _ in range(2)] == [400, 400]
+    # 4 failures so far, under both limits; 2 more from a third address reach the account's limit.
+    third = from_address(api_a, "127.0.0.5")
+    assert login(third, user_a.email, WRONG).status_code == 400
+    assert_locked(login(third, user_a.email, WRONG))
+    for address in ("127.0.0.6", "127.0.0.1"):
+        assert_locked(login(from_address(api_a, address), user_a.email))
+
+
+def test_unknown_emails_lock_exactly_like_real_accounts(api_a, user_a):
+    unknown = unique_email("nobody")
+    assert fail_until_locked(api_a, unknown) == fail_until_locked(api_a, user_a.email)
+    real, fake = login(api_a, user_a.email), login(api_a, unknown)
+    assert assert_locked(real) == assert_locked(fake)
+
+
+def test_failures_at_another_hospital_do_not_lock_the_account(api_a, api_b, user_a):
+    fail_until_locked(api_b, user_a.email)
+    assert_locked(login(api_b, user_a.email))  # B answers like for any email it does not know
+    assert login(api_a, user_a.email).status_code == 200
+
+
+def test_an_absurdly_long_email_is_counted_not_a_500(api_a):
+    email = "x" * 300 + "@example.org"
+    statuses = fail_until_locked(api_a, email)
+    assert statuses[-1] == 429 and set(statuses[:-1]) <= {400}
+
+
+@pytest.fixture
+def admin_client(api_for):
+    def make(address: str = "127.0.0.1") -> Api:
+        api = from_address(api_for(None), address)
+        assert api.get("/admin/login/").status_code == 200  # sets csrftoken
+        return api
+    return make
+
+
+def admin_login(api: Api, email: str, password: str) -> requests.Response:
+    return api.post("/admin/login/?next=/admin/", allow_redirects=False, data={
+        "username": email, "password": password, "next": "/admin/",
+        "csrfmiddlewaretoken": api.cookie("csrftoken")})
+
+
+def test_django_admin_login_still_works_and_locks_too(admin_client, platform_user):
+    response = admin_login(admin_client(), platform_user.email, PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/admin/", response.text[:300]
+    other = user_create_verified(hospital=None, email=unique_email("staff"), password=PASSWORD)
+    api = admin_client("127.0.0.7")
+    statuses = [admin_login(api, other.email, WRONG).status_code for _ in range(settings.AXES_FAILURE_LIMIT)]
+    assert statuses[:-1] == [200] * (settings.AXES_FAILURE_LIMIT - 1)  # the form again, with its error
+    assert_locked(admin_login(api, other.email, WRONG))
+    assert_locked(admin_login(api, other.email, PASSWORD))
+
+
+# --- A second web server process: lockout and throttles are shared -----------------------------
+
+@pytest.fixture(scope="module")
+def second_server(django_db_setup, broker):
+    """`manage.py runserver` in its own process, on the test database and the suite's Redis."""
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+           "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+           "CELERY_BROKER_URL": broker.url, "THROTTLE_REGISTRATION_RATE": "3/hour",
+           "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(url + "/", headers={"Host": "localhost"}, timeout=2)
+            break
+        except requests.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the second server did not start")
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_a_lock_made_on_one_server_holds_on_another_process(api_a, user_a, second_server):
+    fail_until_locked(api_a, user_a.email)  # on the suite's server (a thread of this process)
+    elsewhere = Api(second_server, api_a.host)
+    assert_locked(login(elsewhere, user_a.email))  # the right password, on the other process
+
+
+@pytest.fixture
+def fresh_limits(settings):
+    """Throttle counters from zero, and generous rates unless a test lowers one."""
+    caches["default"].clear()  # the cache's own Redis db, not the broker's
+    settings.THROTTLE_RATES = {"registration": "1000/hour", "password_reset": "1000/hour",
+                               "invitation_accept": "1000/hour", "email": "1000/hour"}
+    return settings.THROTTLE_RATES
+
+
+def register(api: Api, email: str) -> requests.Response:
+    return api.post("/accounts/registration/", json={"email": email, "password1": PASSWORD, "password2": PASSWORD})
+
+
+def assert_throttled(response: requests.Response) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["code"] == "throttled" and response.json()["detail"]
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_throttle_counts_are_shared_by_two_server_processes(api_a, fresh_limits, second_server):
+    fresh_limits["registration"] = "3/hour"  # the second server has the same, from its environment
+    elsewhere = Api(second_server, api_a.host)
+    assert register(api_a, unique_email("r")).status_code == 201
+    assert register(elsewhere, unique_email("r")).status_code == 201
+    assert register(api_a, unique_email("r")).status_code == 201
+    assert_throttled(register(elsewhere, unique_email("r")))
+    assert_throttled(register(api_a, unique_email("r")))
+
+
+# --- Rate limits -------------------------------------------------------------------------------
+
+def test_registration_is_limited_per_address(api_a, fresh_limits):
+    fresh_limits["registration"] = "3/hour"
+    assert [register(api_a, unique_email("r")).status_code for _ in range(3)] == [201] * 3
+    assert_throttled(register(api_a, unique_email("r")))
+    # Another address has its own allowance.
+    assert register(from_address(api_a, "127.0.0.8"), unique_email("r")).status_code == 201
+
+
+def test_password_reset_is_limited_per_address_and_per_email(api_a, user_a, fresh_limits):
+    fresh_limits["password_reset"] = "2/hour"
+    reset = "/accounts/password/reset/"
+    assert [api_a.post(reset, json={"email": unique_email()}).status_code for _ in range(2)] == [200, 200]
+    assert_throttled(api_a.post(reset, json={"email": unique_email()}))
+
+    # One inbox cannot be flooded from many addresses; known and unknown emails alike.
+    fresh_limits.update(password_reset="1000/hour", email="2/hour")
+    for email in (user_a.email, unique_email("nobody")):
+        answers = [from_address(api_a, f"127.0.1.{i}").post(reset, json={"email": email}) for i in range(3)]
+        assert [a.status_code for a in answers[:2]] == [200, 200]
+        assert_throttled(answers[2])
+
+
+def test_invitation_acceptance_is_limited_per_address(api_a, fresh_limits):
+    fresh_limits["invitation_accept"] = "2/hour"
+    accept = "/accounts/invitations/accept/"
+    for _ in range(2):
+        response = api_a.post(accept, json={"token": "guess-" + unique_email(), "password": PASSWORD})
+        assert response.status_code == 400 and response.json()["code"] == "invitation_invalid", response.text
+    assert_throttled(api_a.post(accept, json={"token": "guess", "password": PASSWORD}))
+
+
+def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(api_a, broker, fresh_limits,
+                                                                          monkeypatch, caplog):
+    fresh_limits["registration"] = "2/hour"
+    monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
+    broker.stop()
+    try:
+        with caplog.at_level(logging.WARNING, logger="accounts.throttles"):
+            statuses = [register(api_a, unique_email("nocache")).status_code for _ in range(3)]
+        assert statuses == [201, 201, 429]
+        assert "Throttle cache unreachable" in caplog.text
+        # The other limited endpoints keep answering too (resends share registration's spent allowance).
+        assert api_a.post("/accounts/password/reset/", json={"email": unique_email()}).status_code == 200
+        assert_throttled(api_a.post("/accounts/registration/resend-email/", json={"email": unique_email()}))
+    finally:
+        broker.start()
+    # Back on the shared cache (a fresh Redis: counting starts again there, not in this process).
+    monkeypatch.setattr(throttles, "_local", throttles._LocalCounters())
+    assert register(api_a, unique_email("cacheback")).status_code == 201
+    assert _cache_keys(), "the counter is in Redis again"
+
+
+def _cache_keys() -> list[bytes]:
+    client = caches["default"]._cache.get_client(write=False)
+    return list(client.scan_iter(match="*throttle:registration*"))
+
+
+# --- Answers that do not tell who has an account ------------------------------------------------
+
+def _medians_ms(send, known: str, unknown) -> tuple[float, float]:
+    """Median answer times for the known email and for fresh unknown ones, sampled alternately
+    (so that load from anything else on the machine weighs on both alike)."""
+    times = {"known": [], "unknown": []}
+    for _ in range(SAMPLES):
+        for kind, email in (("known", known), ("unknown", unknown())):
+            started = time.perf_counter()
+            response = send(email)
+            times[kind].append((time.perf_counter() - started) * 1000)
+            assert response.status_code in (200, 201), response.text
+    return statistics.median(times["known"]), statistics.median(times["unknown"])
+
+
+def timing_bound_ms(*medians: float) -> float:
+    """50 ms, or 30% of the slower median if that is more.
+
+    Registration hashes a password on both paths (Argon2: ~100-200 ms on a busy 2-core
+    machine), so a path that skipped the hash would differ by more than this bound; the
+    reset path takes ~10-60 ms, where 30% would be scheduling noise, hence the 50 ms floor.
+    """
+    return max(50.0, 0.3 * max(medians))
+
+
+SAMPLES = 15
+
+
+def test_registration_answers_and_times_alike_for_taken_and_new_emails(api_a, user_a, fresh_limits):
+    taken, new = register(api_a, user_a.email), register(api_a, unique_email("new"))
+    assert taken.status_code == new.status_code == 201
+    assert taken.json() == new.json()
+    known, unknown = _medians_ms(lambda email: register(api_a, email), user_a.email, lambda: unique_email("new"))
+    print(f"\nregistration median of {SAMPLES}: taken {known:.1f} ms, new {unknown:.1f} ms")
+    assert abs(known - unknown) < timing_bound_ms(known, unknown), (known, unknown)
+
+
+def test_password_reset_answers_and_times_alike_for_known_and_unknown_emails(api_a, user_a, fresh_limits):
+    reset = lambda email: api_a.post("/accounts/password/reset/", json={"email": email})  # noqa: E731
+    known, unknown = reset(user_a.email), reset(unique_email("nobody"))
+    assert known.status_code == unknown.status_code == 200
+    assert known.json() == unknown.json()
+    known_ms, unknown_ms = _medians_ms(reset, user_a.email, lambda: unique_email("nobody"))
+    print(f"\npassword reset median of {SAMPLES}: known {known_ms:.1f} ms, unknown {unknown_ms:.1f} ms")
+    assert abs(known_ms - unknown_ms) < timing_bound_ms(known_ms, unknown_ms), (known_ms, unknown_ms)
