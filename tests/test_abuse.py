@@ -193,10 +193,10 @@ def second_server(django_db_setup, broker):
         try:
             requests.get(url + "/", headers={"Host": "localhost"}, timeout=2)
             break
-        except requests.ConnectionError:
+        except requests.ConnectionError as exc:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError("the second server did not start")
+                raise RuntimeError("the second server did not start") from exc
             time.sleep(0.2)
     yield url
     process.terminate()
