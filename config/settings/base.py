@@ -98,9 +98,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "audit.context.AuditOriginMiddleware",  # the client's address and agent, for the audit trail
     # Last: turns an axes lockout outside our API (Django's admin) into our 429.
     "axes.middleware.AxesMiddleware",
-    "audit.context.AuditOriginMiddleware",
 ]
 
 TEMPLATES = [
