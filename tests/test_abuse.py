@@ -7,10 +7,7 @@ from another REMOTE_ADDR.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
-import subprocess
-import sys
 import time
 from datetime import timedelta
 
@@ -26,8 +23,8 @@ from requests.adapters import HTTPAdapter
 from accounts import throttles
 from accounts.services import user_create_verified
 from tests.conftest import database_url_of
-from tests.processes import REPO
-from tests.support import PASSWORD, Api, free_port, unique_email
+from tests.processes import WebServer
+from tests.support import PASSWORD, Api, unique_email
 
 WRONG = "not-the-Password-0"
 
@@ -180,27 +177,11 @@ def test_django_admin_login_still_works_and_locks_too(admin_client, platform_use
 @pytest.fixture(scope="module")
 def second_server(django_db_setup, broker):
     """`manage.py runserver` in its own process, on the test database and the suite's Redis."""
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": database_url_of(connections["default"].settings_dict),
-           "CELERY_BROKER_URL": broker.url, "THROTTLE_REGISTRATION_RATE": "3/hour",
-           "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-                               cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(url + "/", headers={"Host": "localhost"}, timeout=2)
-            break
-        except requests.ConnectionError as exc:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the second server did not start") from exc
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    server = WebServer(env={"DATABASE_URL": database_url_of(connections["default"].settings_dict),
+                            "CELERY_BROKER_URL": broker.url, "THROTTLE_REGISTRATION_RATE": "3/hour"})
+    server.start()
+    yield server.url
+    server.stop()
 
 
 def test_a_lock_made_on_one_server_holds_on_another_process(api_a, user_a, second_server):
