@@ -45,14 +45,8 @@ class BenchError(Exception):
     pass
 
 
-@dataclass
-class Result:
-    mode: str
-    conn_max_age: int
-    requests: int
-    seconds: float
-    latencies: list = field(repr=False)
-    tcp_connections: int
+class Timings:
+    """Rate and latency percentiles of a run (its `requests`, `seconds` and `latencies` in seconds)."""
 
     @property
     def rate(self) -> float:
@@ -63,6 +57,16 @@ class Result:
         if len(self.latencies) == 1:
             return self.latencies[0] * 1000
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
+
+
+@dataclass
+class Result(Timings):
+    mode: str
+    conn_max_age: int
+    requests: int
+    seconds: float
+    latencies: list = field(repr=False)
+    tcp_connections: int
 
 
 # --------------------------------------------------------------------------

@@ -348,7 +348,7 @@ def log_in(port: int, host: str, email: str) -> str:
 
 
 @dataclass
-class Row:
+class Row(auth_user.Timings):
     who: str
     sees: int
     query: str
@@ -356,15 +356,6 @@ class Row:
     requests: int
     seconds: float
     latencies: list = field(repr=False)
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
-
-    def percentile(self, p: int) -> float:
-        if len(self.latencies) == 1:
-            return self.latencies[0] * 1000
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[p - 1] * 1000
 
 
 def measure(port: int, token: str, host: str, paths: list, args, concurrency: int) -> tuple[float, list]:
