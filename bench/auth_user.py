@@ -171,17 +171,18 @@ class Server:
 # HTTP client
 
 
-def log_in(port: int) -> str:
+def log_in(port: int, host: str = TENANT_HOST, credentials: dict = LOGIN) -> str:
+    """An access token for `credentials` on `host` (one POST /accounts/login/)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=HTTP_TIMEOUT)
     try:
-        conn.request("POST", "/accounts/login/", body=json.dumps(LOGIN),
-                     headers={"Host": TENANT_HOST, "Content-Type": "application/json"})
+        conn.request("POST", "/accounts/login/", body=json.dumps(credentials),
+                     headers={"Host": host, "Content-Type": "application/json"})
         response = conn.getresponse()
         body = response.read()
     finally:
         conn.close()
     if response.status != 200:
-        raise BenchError(f"login failed: HTTP {response.status}: {body[:300]!r}")
+        raise BenchError(f"login as {credentials['email']} failed: HTTP {response.status}: {body[:300]!r}")
     return json.loads(body)["access"]
 
 

@@ -19,7 +19,6 @@ Everything talks to 127.0.0.1; the hospital is chosen by the Host header.
 """
 
 import argparse
-import http.client
 import json
 import math
 import os
@@ -334,17 +333,7 @@ class PatientClient(auth_user.Client):
 
 
 def log_in(port: int, host: str, email: str) -> str:
-    conn = http.client.HTTPConnection(auth_user.HOST, port, timeout=auth_user.HTTP_TIMEOUT)
-    try:
-        conn.request("POST", "/accounts/login/", body=json.dumps({"email": email, "password": PASSWORD}),
-                     headers={"Host": host, "Content-Type": "application/json"})
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise BenchError(f"login as {email} failed: HTTP {response.status}: {body[:300]!r}")
-    return json.loads(body)["access"]
+    return auth_user.log_in(port, host, {"email": email, "password": PASSWORD})
 
 
 @dataclass
