@@ -14,7 +14,8 @@ Two dimensions, each with its own limit, within `AXES_COOLOFF_TIME`:
 
 There is deliberately no address-only lock: a hospital's staff often share
 one public address, and one attacker there could lock everybody out. Spraying
-many accounts from one address is what the per-address throttles are for.
+many accounts from one address is what `LoginFailureThrottle` is for: a
+generous limit on failures (not logins) per address (accounts/throttles.py).
 
 The account key is "<schema>:<email lowercased>": failures at hospital B
 with the email of an account of hospital A (which B answers like any wrong

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 
-from accounts import emails, lockout
+from accounts import emails, lockout, throttles
 from accounts.tenancy import request_hospital_id
 
 User = get_user_model()
@@ -28,6 +28,7 @@ class LoginSerializer(rest_auth.LoginSerializer):
         try:
             return super().validate(attrs)
         except serializers.ValidationError:
+            throttles.LoginFailureThrottle.record_failure(self.context["request"])
             # A locked account (axes' backend refused it, or this failure reached
             # the limit) answers 429 account_locked instead (accounts/lockout.py).
             lockout.raise_if_locked(self.context["request"], attrs["email"])

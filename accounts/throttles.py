@@ -1,4 +1,4 @@
-"""Rate limits for the endpoints that send mail or hash passwords without a login.
+"""Rate limits for the endpoints that send mail or hash passwords without a login, and failed logins.
 
 Counters live in the shared cache (Redis, `CACHES["default"]`), so every web
 worker counts against the same limit. Each counter is a fixed window: one
@@ -77,10 +77,39 @@ class _LocalCounters:
             self.windows[key] = (end, count)
             return count, end - now
 
+    def peek(self, key: str, period: int) -> tuple[int, float]:
+        now = time.monotonic()
+        with self.lock:
+            end, count = self.windows.get(key, (0.0, 0))
+            return (count, end - now) if end > now else (0, float(period))
+
 
 _local = _LocalCounters()
 _cache_down_until = 0.0  # monotonic time before which the shared cache is not tried again
 _cache_down_lock = threading.Lock()
+
+
+def _count(key: str, window: int, period: int, cache_alias: str, *, increment: bool) -> tuple[int, float]:
+    """The window's count after counting this request (or without, to only look), and its seconds left."""
+    global _cache_down_until
+    if time.monotonic() >= _cache_down_until:
+        try:
+            cache = caches[cache_alias]
+            left = (window + 1) * period - time.time()
+            if not increment:
+                return cache.get(key, 0), left
+            cache.add(key, 0, period + 1)  # starts the window's counter, if nobody has yet
+            return cache.incr(key), left
+        except ValueError:  # the key expired between add and incr: count this one alone
+            return 1, period
+        except Exception as exc:  # redis.exceptions.RedisError, OSError, ...
+            with _cache_down_lock:
+                _cache_down_until = time.monotonic() + FALLBACK_RETRY_SECONDS
+            log.warning("Throttle cache unreachable (%s: %s); per-process limits for %ss",
+                        type(exc).__name__, exc, FALLBACK_RETRY_SECONDS)
+    # The cache's key function adds the schema; the local fallback adds it here.
+    local_key = f"{connection.schema_name}:{key}"
+    return _local.hit(local_key, period) if increment else _local.peek(local_key, period)
 
 
 class SharedRateThrottle(BaseThrottle):
@@ -108,22 +137,7 @@ class SharedRateThrottle(BaseThrottle):
         return count <= self.limit
 
     def _hit(self, key: str, window: int) -> tuple[int, float]:
-        global _cache_down_until
-        if time.monotonic() >= _cache_down_until:
-            try:
-                cache = caches[self.cache_alias]
-                ttl = self.period + 1
-                cache.add(key, 0, ttl)  # starts the window's counter, if nobody has yet
-                count = cache.incr(key)
-                return count, (window + 1) * self.period - time.time()
-            except ValueError:  # the key expired between add and incr: count this one alone
-                return 1, self.period
-            except Exception as exc:  # redis.exceptions.RedisError, OSError, ...
-                with _cache_down_lock:
-                    _cache_down_until = time.monotonic() + FALLBACK_RETRY_SECONDS
-                log.warning("Throttle cache unreachable (%s: %s); per-process limits for %ss",
-                            type(exc).__name__, exc, FALLBACK_RETRY_SECONDS)
-        return _local.hit(f"{connection.schema_name}:{key}", self.period)
+        return _count(key, window, self.period, self.cache_alias, increment=True)
 
     def wait(self) -> float:
         return max(1.0, float(getattr(self, "remaining", 1.0)))
@@ -163,6 +177,37 @@ class EmailThrottle(SharedRateThrottle):
         return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
+class LoginFailureThrottle(SharedRateThrottle):
+    """Failed logins from one client address, whatever the accounts: password spraying.
+
+    The lockout (accounts/lockout.py) stops guessing at one account; this stops
+    one address trying a common password on many accounts. Only failures
+    count (`record_failure`, from the login serializer), so a hospital's
+    shared address with hundreds of staff logging in correctly never reaches
+    it; once reached, every login from that address waits for the window to
+    end, because answering a right password differently would keep the
+    spraying going. Hence a generous default (THROTTLE_LOGIN_FAILURES_RATE).
+    """
+
+    scope = "login_failures"
+
+    def _hit(self, key: str, window: int) -> tuple[int, float]:
+        count, left = _count(key, window, self.period, self.cache_alias, increment=False)
+        return count + 1, left  # this attempt would be failure count + 1
+
+    @classmethod
+    def record_failure(cls, request) -> None:
+        throttle = cls()
+        rate = settings.THROTTLE_RATES.get(cls.scope)
+        if not rate:
+            return
+        _, period = parse_rate(rate)
+        window = int(time.time() // period)
+        _count(f"throttle:{cls.scope}:{window}:{throttle.get_ident(request, None)}", window, period,
+               cls.cache_alias, increment=True)
+
+
 REGISTRATION = (RegistrationThrottle, EmailThrottle)
 PASSWORD_RESET = (PasswordResetThrottle, EmailThrottle)
 INVITATION_ACCEPT = (InvitationAcceptThrottle,)
+LOGIN = (LoginFailureThrottle,)

@@ -19,7 +19,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
 
-from accounts import services
+from accounts import services, throttles
 from accounts.tenancy import request_hospital_id
 from accounts.tokens import (
     HospitalTokenRefreshSerializer,
@@ -34,6 +34,8 @@ from hospitals import services as hospital_services
 
 
 class LoginView(rest_auth.LoginView):
+    throttle_classes = throttles.LOGIN
+
     def login(self):
         super().login()
         # No Django session login happens, so announce the login ourselves

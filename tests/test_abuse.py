@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import statistics
+import threading
 import time
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -252,6 +254,31 @@ def test_invitation_acceptance_is_limited_per_address(api_a, fresh_limits):
     assert_throttled(api_a.post(accept, json={"token": "guess", "password": PASSWORD}))
 
 
+def test_failed_logins_from_one_address_are_limited_across_accounts(api_a, api_b, user_a, user_b, fresh_limits):
+    """Password spraying: one password tried on many accounts never trips a per-account lock."""
+    fresh_limits["login_failures"] = "4/hour"
+    sprayer = from_address(api_a, "127.0.2.1")
+    answers = [login(sprayer, email, WRONG).status_code for email in
+               (unique_email("s1"), unique_email("s2"), user_a.email, unique_email("s3"))]
+    assert answers == [400] * 4
+    assert_throttled(login(sprayer, unique_email("s4"), WRONG))
+    assert_throttled(login(sprayer, user_a.email))  # the right password too: no oracle for the sprayer
+    # Other addresses, and the same address at another hospital, are not affected.
+    assert login(from_address(api_a, "127.0.2.2"), user_a.email).status_code == 200
+    assert login(from_address(api_b, "127.0.2.1"), user_b.email).status_code == 200
+
+
+def test_successful_logins_do_not_count_towards_the_address_limit(api_a, hospital_a, fresh_limits):
+    """A hospital's shared address: many staff logging in correctly never meet the limit."""
+    fresh_limits["login_failures"] = "2/hour"
+    shared = from_address(api_a, "127.0.2.3")
+    staff = [user_create_verified(hospital=hospital_a, email=unique_email("shift"), password=PASSWORD)
+             for _ in range(5)]
+    assert [login(shared, user.email).status_code for user in staff * 2] == [200] * 10
+    assert login(shared, staff[0].email, WRONG).status_code == 400
+    assert login(shared, staff[1].email).status_code == 200
+
+
 def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(api_a, broker, fresh_limits,
                                                                           monkeypatch, caplog):
     fresh_limits["registration"] = "2/hour"
@@ -271,6 +298,47 @@ def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(api_a,
     monkeypatch.setattr(throttles, "_local", throttles._LocalCounters())
     assert register(api_a, unique_email("cacheback")).status_code == 201
     assert _cache_keys(), "the counter is in Redis again"
+
+
+def test_a_login_storm_without_broker_and_cache_still_logs_in_and_still_limits(
+        api_a, hospital_a, broker, fresh_limits, monkeypatch):
+    """Redis (broker and cache alike) gone while 16 clients log in and read: all served, limits still hold."""
+    monkeypatch.setattr(throttles, "_local", throttles._LocalCounters())
+    staff = [user_create_verified(hospital=hospital_a, email=unique_email("storm"), password=PASSWORD)
+             for _ in range(16)]
+    broker.stop()
+    try:
+        answers: list[tuple[int, float]] = []
+
+        def client(user) -> None:
+            api = Api(api_a.base_url, api_a.host)
+            for _ in range(3):
+                started = time.monotonic()
+                response = login(api, user.email)
+                answers.append((response.status_code, time.monotonic() - started))
+                if response.status_code == 200:
+                    me = api.get("/accounts/user/", token=response.json()["access"])
+                    answers.append((me.status_code, 0.0))
+
+        threads = [threading.Thread(target=client, args=(user,)) for user in staff]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert Counter(status for status, _ in answers) == {200: 16 * 3 * 2}
+        assert max(seconds for _, seconds in answers) < 5, "no request waits on the dead Redis"
+
+        # The lockout lives in PostgreSQL: unchanged.
+        guesser = from_address(api_a, "127.0.3.1")
+        fail_until_locked(guesser, staff[0].email)
+        assert_locked(login(guesser, staff[0].email))
+        # The spraying limit falls back to this process's own counter: still a limit.
+        fresh_limits["login_failures"] = "3/hour"
+        sprayer = from_address(api_a, "127.0.3.2")
+        assert [login(sprayer, unique_email("spray"), WRONG).status_code for _ in range(3)] == [400] * 3
+        assert_throttled(login(sprayer, staff[1].email))
+    finally:
+        broker.start()
 
 
 def _cache_keys() -> list[bytes]:

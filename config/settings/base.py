@@ -322,13 +322,17 @@ CACHES = {
     },
 }
 
-# Rate limits of the endpoints that mail or hash without a login (accounts/throttles.py):
-# "<count>/<second|minute|hour|day>", per client address, except "email": per target address.
+# Rate limits of the endpoints that mail or hash without a login, and of failed
+# logins (accounts/throttles.py): "<count>/<second|minute|hour|day>", per client
+# address and hospital, except "email": per target address.
 THROTTLE_RATES = {
     "registration": env.str("THROTTLE_REGISTRATION_RATE", default="20/hour"),
     "password_reset": env.str("THROTTLE_PASSWORD_RESET_RATE", default="20/hour"),
     "invitation_accept": env.str("THROTTLE_INVITATION_ACCEPT_RATE", default="20/hour"),
     "email": env.str("THROTTLE_EMAIL_RATE", default="5/hour"),
+    # Failures only, across accounts (password spraying); generous, since a
+    # hospital's staff may share one address (see LoginFailureThrottle).
+    "login_failures": env.str("THROTTLE_LOGIN_FAILURES_RATE", default="100/hour"),
 }
 
 # REQUESTS
