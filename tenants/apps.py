@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class TenantsConfig(AppConfig):
     name = "tenants"
     verbose_name = "Hospitals (tenants)"
+
+    def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
+        from config.cors import allow_own_frontend
+
+        check_request_enabled.connect(allow_own_frontend, dispatch_uid="config.cors.allow_own_frontend")

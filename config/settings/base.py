@@ -1,6 +1,7 @@
 """Settings shared by every environment. Per-deploy values come from `config.env.env`."""
 from datetime import timedelta
 
+from config.cors import frontend_origins
 from config.env import BASE_DIR, broker_url, cache_url, database_url, env
 
 # GENERAL
@@ -93,7 +94,9 @@ SPARE_SCHEMA_POOL_SIZE = env.int("SPARE_SCHEMA_POOL_SIZE", default=5)
 # ------------------------------------------------------------------------------
 MIDDLEWARE = [
     "tenants.middleware.HospitalTenantMiddleware",  # first: picks the schema
+    "corsheaders.middleware.CorsMiddleware",  # needs request.tenant (config/cors.py); before CommonMiddleware
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, answered before sessions and auth run
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -271,8 +274,13 @@ FRONTEND_URL = env.str("FRONTEND_URL", default="http://{slug}.{base_domain}:8000
 # Staff invitations: single-use links, valid this many days.
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 
-# Frontends on another origin that post with cookies (e.g. https://app.stmary.example).
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Hospital frontends (FRONTEND_URL) may live on another origin than the API and
+# call it with cookies. CORS lets each one read its own hospital's API only
+# (config/cors.py). CSRF trusts every hospital frontend as one pattern
+# (https://*.<frontend domain>): the line between hospitals is already drawn by
+# CORS and by the CSRF token, which a page of another hospital cannot obtain.
+CORS_ALLOW_CREDENTIALS = True
+CSRF_TRUSTED_ORIGINS = [frontend_origins(FRONTEND_URL, BASE_DOMAIN), *env.list("CSRF_TRUSTED_ORIGINS", default=[])]
 CSRF_FAILURE_VIEW = "config.api.csrf_failure_view"
 
 # CELERY: every auth email goes out through a worker, from a persisted outbox.
