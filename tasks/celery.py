@@ -7,6 +7,8 @@ import os
 
 from celery import Celery
 
+import config.logs  # noqa: F401  (connects the task log lines and the worker's logging setup)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("hospital")

@@ -104,6 +104,7 @@ def celery_worker(django_db_setup, broker, mail_sink):
         "CELERY_BROKER_URL": broker.url,
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(mail_sink.port),
+        "LOG_FORMAT": "json",  # tests/test_logging.py reads its output
     })
     worker.start()
     yield worker

@@ -83,7 +83,7 @@ class CeleryWorker:
 
 
 class WebServer:
-    """`manage.py runserver` in its own process (a second web worker), on the test database."""
+    """`manage.py runserver` in its own process (a second web worker), on the test database; its output in `log`."""
 
     def __init__(self, *, env: dict[str, str]) -> None:
         import socket
@@ -93,12 +93,14 @@ class WebServer:
             self.port = probe.getsockname()[1]
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONUNBUFFERED": "1", **env}
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkdtemp(prefix="hospital-test-web-")) / "web.log"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:

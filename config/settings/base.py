@@ -28,6 +28,9 @@ DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 # request itself. Health checks drop connections the server has closed.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# An unreachable server fails a request (and /readyz) in seconds, not after the
+# OS's TCP timeout. libpq's minimum is 2; a connect_timeout in DATABASE_URL wins.
+DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=2))
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 # TENANCY (django-tenants): each hospital is a PostgreSQL schema.
@@ -93,7 +96,9 @@ SPARE_SCHEMA_POOL_SIZE = env.int("SPARE_SCHEMA_POOL_SIZE", default=5)
 # MIDDLEWARE
 # ------------------------------------------------------------------------------
 MIDDLEWARE = [
-    "tenants.middleware.HospitalTenantMiddleware",  # first: picks the schema
+    # First: /healthz and /readyz on any host, no tenant lookup, not logged (config/health.py).
+    "config.health.HealthCheckMiddleware",
+    "tenants.middleware.HospitalTenantMiddleware",  # picks the schema
     "corsheaders.middleware.CorsMiddleware",  # needs request.tenant (config/cors.py); before CommonMiddleware
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, answered before sessions and auth run

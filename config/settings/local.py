@@ -5,5 +5,6 @@ env.ENVIRON.setdefault("DJANGO_SECRET_KEY", "local-dev-only-not-secret-012345678
 env.ENVIRON.setdefault("JWT_AUTH_SECURE", "false")  # cookies over http://*.localhost
 env.ENVIRON.setdefault("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
 env.ENVIRON.setdefault("DJANGO_DEBUG", "true")
+env.ENVIRON.setdefault("LOG_FORMAT", "text")  # a terminal, not a log collector
 
 from config.settings.base import *  # noqa: E402,F403

