@@ -1,4 +1,5 @@
-"""The OpenAPI 3 schema (drf-spectacular): one per URLconf, served at GET /api/schema/ without authentication.
+"""The OpenAPI 3 schema (drf-spectacular): one per URLconf, served at GET /api/schema/ without authentication,
+and read by the docs page GET /api/docs/ (Swagger UI).
 
 - `ErrorSerializer` is the one JSON error shape of `config.api` (component `Error`);
 - `AutoSchema` adds the errors every operation can answer (400, 401, 403, 404, 413, 429) to each one;
@@ -100,6 +101,20 @@ def schema_path(urlconf: str):
 
     view = SpectacularAPIView.as_view(urlconf=urlconf, authentication_classes=[], permission_classes=[AllowAny])
     return path("api/schema/", view, name="openapi-schema")
+
+
+def docs_path():
+    """GET /api/docs/ on one URLconf: Swagger UI reading that URLconf's own /api/schema/.
+
+    Its CSS, JS and favicon are the sidecar's static files (SPECTACULAR_SETTINGS), so nothing is loaded from a
+    CDN; no Redoc, whose template fetches Google Fonts. The view excludes itself from the schema, so the
+    fuzzer and the schema checks never see it.
+    """
+    from drf_spectacular.views import SpectacularSwaggerView
+
+    view = SpectacularSwaggerView.as_view(url_name="openapi-schema", authentication_classes=[],
+                                          permission_classes=[AllowAny])
+    return path("api/docs/", view, name="openapi-docs")
 
 
 # The per-app annotations register themselves on import.

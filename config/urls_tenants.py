@@ -1,12 +1,13 @@
 """URLs of every hospital subdomain (<slug>.BASE_DOMAIN, the hospital's schema)."""
 from django.urls import include, path
 
-from config.openapi import schema_path
+from config.openapi import docs_path, schema_path
 from config.urls_common import catch_all, handler400, handler403, handler404, handler500  # noqa: F401
 
 urlpatterns = [
     path("accounts/", include("accounts.urls.hospital")),
     schema_path("config.urls_tenants"),
+    docs_path(),
     path("api/", include("hospitals.urls")),
     catch_all,
 ]

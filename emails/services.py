@@ -83,7 +83,8 @@ def email_send(*, email_id: int) -> bool:
             # The task retries after `delay`; the sweep steps in only if that retry is lost.
             email.next_attempt_at = now + timedelta(seconds=delay + settings.EMAIL_REQUEUE_AFTER_SECONDS)
             email.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            logger.warning("Email %s to %s failed (attempt %s): %s", email.pk, email.to, email.attempts, exc)
+            # No address and no SMTP text (it quotes addresses) in logs: the full error is in last_error.
+            logger.warning("Email %s failed (attempt %s): %s", email.pk, email.attempts, type(exc).__name__)
         else:
             email.status, email.sent_at, email.context = Email.Status.SENT, now, {}
             email.attempts += 1

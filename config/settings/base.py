@@ -218,6 +218,11 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
                              "config.openapi.postprocess_schema"],
     "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "hospitals.models.StaffMember.Role"},
+    # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from swagger.io's online validator: it would send it our schema's URL.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 # dj-rest-auth + simplejwt: pure JWT, tokens bound to one hospital.
