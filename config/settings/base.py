@@ -1,6 +1,8 @@
 """Settings shared by every environment. Per-deploy values come from `config.env.env`."""
 from datetime import timedelta
 
+from django_guid.integrations import CeleryIntegration
+
 from config.cors import frontend_origins
 from config.env import BASE_DIR, broker_url, cache_url, database_url, env
 
@@ -98,6 +100,7 @@ SPARE_SCHEMA_POOL_SIZE = env.int("SPARE_SCHEMA_POOL_SIZE", default=5)
 MIDDLEWARE = [
     # First: /healthz and /readyz on any host, no tenant lookup, not logged (config/health.py).
     "config.health.HealthCheckMiddleware",
+    "config.logs.RequestLogMiddleware",  # request id + one log line per request, unknown hosts included
     "tenants.middleware.HospitalTenantMiddleware",  # picks the schema
     "corsheaders.middleware.CorsMiddleware",  # needs request.tenant (config/cors.py); before CommonMiddleware
     "django.middleware.security.SecurityMiddleware",
@@ -172,6 +175,7 @@ AXES_RESET_ON_SUCCESS = True  # a successful login clears the failures of that a
 # keeps trying cannot keep the owner locked out beyond one cool-off.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
+AXES_CLIENT_STR_CALLABLE = "config.logs.axes_client_str"  # its log lines name no email
 # No AccessLog of successful logins: axes would create a Django session (and a
 # sessionid cookie) per login to hash into it; the API is sessionless.
 AXES_DISABLE_ACCESS_LOG = True
@@ -358,11 +362,36 @@ THROTTLE_RATES = {
 # An auth API takes small JSON bodies; anything larger is refused with 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=256 * 1024)
 
-# LOGGING
+# LOGGING: one JSON object per line on stdout, each with the request id (config/logs.py).
 # ------------------------------------------------------------------------------
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")  # or "text", for a terminal
+# django-guid holds the request id and sends it along with every task queued meanwhile.
+DJANGO_GUID = {"GUID_HEADER_NAME": "X-Request-ID", "INTEGRATIONS": [CeleryIntegration()]}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "request_id": {"()": "django_guid.log_filters.CorrelationId", "correlation_id_field": "request_id"},
+    },
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": LOG_FORMAT,
+                    "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django": {"level": "INFO"},  # through root only: no second, plain-text handler in DEBUG
+        # Our request line replaces runserver's and django.request's 4xx lines (5xx keep their traceback).
+        "django.server": {"level": "CRITICAL"},
+        "django.request": {"level": "ERROR"},
+        "django.db.backends": {"level": "INFO"},  # never SQL: its parameters are patient data
+        # Our task line replaces Celery's "received" and "succeeded" lines (results may be data).
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},  # a line each time an id is set or cleared
+        "axes": {"level": "WARNING"},  # failures and lockouts, not its bookkeeping on every login
+    },
 }
