@@ -1,15 +1,14 @@
+"""The Django admin on the platform domain: hospitals are onboarded, renamed, suspended and reactivated
+through tenants.services, exactly like the platform API (and audited alike: the audit trail takes the
+acting staff user from the request)."""
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django_tenants.admin import TenantAdminMixin
 
 from config.api import ServiceError
 from tenants import selectors, services
-from tenants.models import Domain, Hospital
-
-
-class DomainInline(admin.TabularInline):
-    model = Domain
-    extra = 0
+from tenants.models import Hospital
 
 
 class HospitalOnboardForm(forms.ModelForm):
@@ -29,14 +28,38 @@ class HospitalOnboardForm(forms.ModelForm):
         except ServiceError as exc:
             raise forms.ValidationError(exc.message) from exc
 
+    def clean_admin_email(self):
+        # The service checks this too, but by then the admin can only answer with a 500;
+        # here the form shows it. (A concurrent onboarding with the same email still loses there.)
+        email = get_user_model().objects.normalize_email(self.cleaned_data["admin_email"])
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(f"{email} already has an account.")
+        return email
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return (("active", "Active"), ("suspended", "Suspended"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("active", "suspended"):
+            return queryset.filter(is_active=self.value() == "active")
+        return queryset
+
 
 @admin.register(Hospital)
 class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
-    list_display = ("name", "slug", "schema_name", "is_active", "created")
+    list_display = ("name", "host", "status", "created")
+    list_filter = (StatusFilter,)
     search_fields = ("name", "slug")
-    readonly_fields = ("slug", "schema_name", "is_active", "created")
+    # Only the name is edited in place; the slug, host and schema never change once created, and
+    # suspension goes through the actions, so that the service runs (and the audit trail records it).
+    change_fields = ("name", "slug", "host", "schema_name", "status", "created")
+    readonly_fields = ("slug", "host", "schema_name", "status", "created")
     actions = ["suspend", "reactivate"]
-    inlines = [DomainInline]
 
     def get_queryset(self, request):
         return selectors.hospital_list()
@@ -46,11 +69,19 @@ class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
             kwargs["form"] = HospitalOnboardForm
         return super().get_form(request, obj, **kwargs)
 
+    def get_fields(self, request, obj=None):
+        return super().get_fields(request, obj) if obj is None else self.change_fields
+
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.readonly_fields
 
-    def get_inlines(self, request, obj):
-        return self.inlines if obj else []
+    @admin.display(description="Host", ordering="slug")
+    def host(self, hospital: Hospital) -> str:
+        return services.hospital_host(hospital.slug)  # the domain hospital_create gave it
+
+    @admin.display(description="Status", ordering="is_active")
+    def status(self, hospital: Hospital) -> str:
+        return "Active" if hospital.is_active else "Suspended"
 
     def save_model(self, request, obj, form, change):
         if change:
@@ -62,16 +93,37 @@ class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
             admin_first_name=form.cleaned_data["admin_first_name"],
             admin_last_name=form.cleaned_data["admin_last_name"])
         obj.pk, obj.schema_name = created.pk, created.schema_name
+        self.message_user(request, f"An invitation to {services.hospital_host(created.slug)} has been emailed "
+                                   f"to {form.cleaned_data['admin_email']}.", messages.INFO)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # purging is `manage.py purge_hospital`, with confirmation
 
-    @admin.action(description="Suspend the selected hospitals")
+    @admin.action(description="Suspend the selected hospitals", permissions=["change"])
     def suspend(self, request, queryset):
-        for hospital in queryset:
-            services.hospital_suspend(hospital=hospital)
+        self._set_active(request, queryset, active=False)
 
-    @admin.action(description="Reactivate the selected hospitals")
+    @admin.action(description="Reactivate the selected hospitals", permissions=["change"])
     def reactivate(self, request, queryset):
+        self._set_active(request, queryset, active=True)
+
+    def _set_active(self, request, queryset, *, active: bool) -> None:
+        service, done = ((services.hospital_reactivate, "Reactivated") if active
+                         else (services.hospital_suspend, "Suspended"))
+        changed, unchanged = [], []
         for hospital in queryset:
-            services.hospital_reactivate(hospital=hospital)
+            # Hospitals already in that state are left alone: no audit event for a no-op.
+            if hospital.is_active == active:
+                unchanged.append(hospital.name)
+            else:
+                service(hospital=hospital)
+                changed.append(hospital.name)
+        if changed:
+            subject = "Its subdomain answers" if len(changed) == 1 else "Their subdomains answer"
+            consequence = "again" if active else "403 to every request until reactivated"
+            self.message_user(request, f"{done}: {', '.join(changed)}. {subject} {consequence}.",
+                              messages.SUCCESS)
+        if unchanged:
+            state = "active" if active else "suspended"
+            self.message_user(request, f"Already {state}, left as they were: {', '.join(unchanged)}.",
+                              messages.WARNING)

@@ -1,0 +1,95 @@
+"""The Django admin on the platform domain runs hospitals through tenants.services, like the platform API.
+
+tests/browser/ drives the same pages in Chromium; these tests are the HTTP-level checks that run everywhere.
+"""
+import uuid
+
+import pytest
+
+from audit.models import AuditEvent
+from tenants.models import Hospital
+from tenants.services import hospital_create
+from tests.support import PASSWORD, unique_email
+
+CHANGELIST = "/admin/tenants/hospital/"
+
+
+@pytest.fixture
+def admin_client(api_for, platform_user):
+    """The platform domain's admin, logged in through its login form as platform staff."""
+    client = api_for(None)
+    client.get("/admin/login/")
+    response = client.post("/admin/login/?next=/admin/", data={
+        "username": platform_user.email, "password": PASSWORD,
+        "csrfmiddlewaretoken": client.cookie("csrftoken")}, allow_redirects=False)
+    assert response.status_code == 302, response.text[:500]
+    return client
+
+
+@pytest.fixture
+def hospital(db_access):
+    slug = f"adm-{uuid.uuid4().hex[:8]}"
+    return hospital_create(name=f"Admin Test {slug}", slug=slug, admin_email=unique_email("adm"),
+                           admin_password=PASSWORD)
+
+
+def run_action(client, action, *hospitals):
+    return client.post(CHANGELIST, data={
+        "action": action, "_selected_action": [h.pk for h in hospitals], "index": "0",
+        "csrfmiddlewaretoken": client.cookie("csrftoken")})
+
+
+def test_changelist_shows_host_and_status_and_searches(admin_client, hospital, hospital_a):
+    page = admin_client.get(CHANGELIST, params={"q": hospital.slug}).text
+    assert hospital.name in page and f"{hospital.slug}.localhost" in page and "Active" in page
+    assert hospital_a.name not in page
+    suspended = admin_client.get(CHANGELIST, params={"status": "suspended"}).text
+    assert hospital.name not in suspended
+
+
+def test_suspend_and_reactivate_actions_go_through_the_services(admin_client, api_for, hospital, hospital_a,
+                                                               platform_user):
+    page = run_action(admin_client, "suspend", hospital).text
+    assert f"Suspended: {hospital.name}." in page
+    hospital.refresh_from_db()
+    assert not hospital.is_active
+    response = api_for(hospital).get("/accounts/user/")
+    assert response.status_code == 403 and response.json()["code"] == "hospital_suspended"
+    # Suspending again changes nothing and says so; hospital A, untouched, stays up.
+    page = run_action(admin_client, "suspend", hospital).text
+    assert f"Already suspended, left as they were: {hospital.name}." in page
+    hospital_a.refresh_from_db()
+    assert hospital_a.is_active
+
+    page = run_action(admin_client, "reactivate", hospital, hospital_a).text
+    assert f"Reactivated: {hospital.name}." in page and f"Already active, left as they were: {hospital_a.name}" in page
+    assert api_for(hospital).get("/accounts/user/").status_code == 401  # answering again: asks for a login
+    events = AuditEvent.objects.filter(target_type="tenants.hospital", target_id=str(hospital.pk),
+                                       action__in=["hospital_suspended", "hospital_reactivated"])
+    assert sorted(events.values_list("action", "actor_email")) == [
+        ("hospital_reactivated", platform_user.email), ("hospital_suspended", platform_user.email)]
+
+
+def test_change_form_renames_only(admin_client, hospital):
+    url = f"{CHANGELIST}{hospital.pk}/change/"
+    assert admin_client.get(url).status_code == 200
+    response = admin_client.post(url, data={
+        "name": "Renamed In Admin", "slug": "evil", "schema_name": "public", "is_active": "",
+        "_save": "Save", "csrfmiddlewaretoken": admin_client.cookie("csrftoken")}, allow_redirects=False)
+    assert response.status_code == 302, response.text[:2000]
+    renamed = Hospital.objects.get(pk=hospital.pk)
+    assert (renamed.name, renamed.slug, renamed.schema_name, renamed.is_active) == (
+        "Renamed In Admin", hospital.slug, hospital.schema_name, True)
+    # Nothing is deleted from here (purge_hospital does that), and the platform's own row is not listed.
+    assert admin_client.get(f"{CHANGELIST}{hospital.pk}/delete/").status_code == 403
+    platform = Hospital.objects.get(schema_name="public")
+    assert admin_client.get(f"{CHANGELIST}{platform.pk}/change/", allow_redirects=False).status_code == 302
+
+
+def test_add_form_refuses_a_taken_admin_email_on_the_form(admin_client, user_a):
+    slug = f"adm-{uuid.uuid4().hex[:8]}"
+    response = admin_client.post(f"{CHANGELIST}add/", data={
+        "name": "Taken", "slug": slug, "admin_email": user_a.email,
+        "csrfmiddlewaretoken": admin_client.cookie("csrftoken")}, allow_redirects=False)
+    assert response.status_code == 200 and "already has an account" in response.text
+    assert not Hospital.objects.filter(slug=slug).exists()
