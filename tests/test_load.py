@@ -1,5 +1,7 @@
 """A bounded concurrent load: 50 clients for 30 s across three hospitals; no 5xx, no cross-hospital answer.
 
+Run twice: against the suite's threaded server (in this process) and against
+gunicorn as production runs it (config/gunicorn.py, two worker processes).
 LOAD_SECONDS and LOAD_CLIENTS change the size (e.g. LOAD_SECONDS=5 while developing).
 """
 import os
@@ -8,12 +10,16 @@ import threading
 import time
 from collections import Counter
 
+import pytest
+from django.db import connections
 from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
 from hospitals import services
 from hospitals.models import StaffMember
 from tenants.services import hospital_create
+from tests.conftest import database_url_of
+from tests.processes import Gunicorn
 from tests.support import PASSWORD, Api, unique_email
 
 SECONDS = float(os.environ.get("LOAD_SECONDS", "30"))
@@ -33,10 +39,27 @@ def seed(hospital, prefix: str) -> list[dict]:
     return people
 
 
-def test_fifty_clients_for_thirty_seconds(server_url, hospital_a, hospital_b):
+@pytest.fixture(scope="module")
+def hospitals(hospital_a, hospital_b) -> dict:
+    """slug -> (hospital, seeded staff), the same for every server under load."""
     gamma = hospital_create(name="Gamma General", slug="gamma-load", admin_email=unique_email(),
                             admin_password=PASSWORD)
-    hospitals = {h.slug: (h, seed(h, h.slug.upper())) for h in (hospital_a, hospital_b, gamma)}
+    return {h.slug: (h, seed(h, h.slug.upper())) for h in (hospital_a, hospital_b, gamma)}
+
+
+@pytest.fixture(scope="module")
+def gunicorn_url(django_db_setup, broker, mail_sink):
+    server = Gunicorn(env={"DATABASE_URL": database_url_of(connections["default"].settings_dict),
+                           "CELERY_BROKER_URL": broker.url, "EMAIL_HOST": "127.0.0.1",
+                           "EMAIL_PORT": str(mail_sink.port), "WEB_CONCURRENCY": "2"})
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.mark.parametrize("server", ["server_url", "gunicorn_url"], ids=["threaded", "gunicorn"])
+def test_fifty_clients_for_thirty_seconds(request, server, hospitals):
+    server_url = request.getfixturevalue(server)
     stats, problems, lock = Counter(), [], threading.Lock()
     deadline = time.monotonic() + SECONDS
 
@@ -77,7 +100,7 @@ def test_fifty_clients_for_thirty_seconds(server_url, hospital_a, hospital_b):
         thread.join(timeout=SECONDS + 60)
     elapsed = time.monotonic() - started
     total = stats["login"] + stats["user"] + stats["patients"]
-    print(f"\nload: {CLIENTS} clients, {elapsed:.1f} s, {total} requests ({total / elapsed:.1f}/s): "
+    print(f"\nload ({server}): {CLIENTS} clients, {elapsed:.1f} s, {total} requests ({total / elapsed:.1f}/s): "
           f"{stats['login']} logins, {stats['user']} profile reads, {stats['patients']} patient lists; "
           f"statuses {dict((k, v) for k, v in stats.items() if isinstance(k, int))}")
     assert not problems, problems[:5]

@@ -21,3 +21,7 @@ CELERY_BEAT_SCHEDULE["emails-outbox-sweep"]["schedule"] = 1.0  # noqa: F405
 
 # One test database per run, so concurrent runs on one server never collide.
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405
+
+# No collectstatic in tests: whitenoise finds the apps' static files where they are, as in development.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
