@@ -33,6 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from config import commands  # noqa: E402  (the command lines docker/compose.yaml runs too)
+
 RUN_DIR = REPO / ".run"
 PGDATA = RUN_DIR / "pgdata"
 DATABASE_URL_FILE = RUN_DIR / "database_url"
@@ -469,15 +472,13 @@ def start_celery(stack: Stack) -> None:
     say("starting Celery worker and beat")
     stack.spawn(
         "celery worker",
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
-         "--pool", "threads", "--concurrency", "4", "--hostname", "worker@%h"],
+        [sys.executable, *commands.CELERY_WORKER],
         stop_signal=signal.SIGTERM,
         env=django_env(),
     )
     stack.spawn(
         "celery beat",
-        [sys.executable, "-m", "celery", "-A", "tasks", "beat", "--loglevel=INFO",
-         "--schedule", str(BEAT_SCHEDULE)],
+        [sys.executable, *commands.celery_beat(str(BEAT_SCHEDULE))],
         stop_signal=signal.SIGTERM,
         env=django_env(),
     )
@@ -487,7 +488,8 @@ def cmd_run(stack: Stack, args) -> int:
     ensure_database(stack)
     ensure_broker(stack)
     ensure_mail_sink(stack)
-    stack.run_step("migrate_schemas", [sys.executable, "manage.py", "migrate_schemas", "--noinput"])
+    for step in commands.MIGRATE:
+        stack.run_step(" ".join(step[1:3]), [sys.executable, *step])
     stack.run_step("bootstrap_demo", [sys.executable, "manage.py", "bootstrap_demo"])
     start_celery(stack)
     address = f"127.0.0.1:{os.environ.get('PORT') or 8000}"

@@ -93,6 +93,15 @@ def test_compose_services_run_the_stacks_commands(compose):
     assert services["web"]["healthcheck"]["test"][-1].count("/healthz") == 1
 
 
+def test_the_migrate_steps_run_idempotently(django_db_setup):
+    """What the one-shot `migrate` service (and `make run`) runs, on the already migrated test database."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
+           "DATABASE_URL": database_url_of(connections["default"].settings_dict)}
+    for step in commands.MIGRATE:
+        result = run(list(step), env)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_every_manage_py_subcommand_exists(compose):
     lines = [shlex.join(step) for name in APP_SERVICES for step in argv(compose["services"][name])]
     lines += (DOCKER / "Dockerfile").read_text().splitlines()
