@@ -14,9 +14,25 @@ MIGRATE = (
     ("manage.py", "ensure_platform"),
 )
 
-# Threads: the worker waits on SMTP and PostgreSQL, not on the CPU.
-CELERY_WORKER = ("-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO",
-                 "--pool", "threads", "--concurrency", "4", "--hostname", "worker@%h")
+# Queues (CELERY_TASK_ROUTES in config/settings/base.py): auth email apart from
+# maintenance, so a burst of spare-schema refills (each migrates a schema, seconds)
+# never delays a verification or reset mail. "celery" is the default queue.
+EMAIL_QUEUES = ("email", "celery")
+MAINTENANCE_QUEUES = ("maintenance",)
+ALL_QUEUES = EMAIL_QUEUES + MAINTENANCE_QUEUES
+
+
+def celery_worker(queues: tuple[str, ...], concurrency: int, name: str) -> tuple[str, ...]:
+    # Threads: the worker waits on SMTP and PostgreSQL, not on the CPU.
+    return ("-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO", "--pool", "threads",
+            "--concurrency", str(concurrency), "--queues", ",".join(queues), "--hostname", f"{name}@%h")
+
+
+# `make run`: one worker for every queue.
+CELERY_WORKER = celery_worker(ALL_QUEUES, 4, "worker")
+# docker/compose.yaml: one worker per kind of work; refills serialize on a lock anyway.
+CELERY_WORKER_EMAIL = celery_worker(EMAIL_QUEUES, 4, "worker")
+CELERY_WORKER_MAINTENANCE = celery_worker(MAINTENANCE_QUEUES, 1, "maintenance")
 
 
 def celery_beat(schedule: str) -> tuple[str, ...]:

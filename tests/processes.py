@@ -62,7 +62,8 @@ class CeleryWorker:
         with self.log.open("w") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--beat", "--schedule", str(schedule),
-                 "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO", "--hostname", "test-worker@%h"],
+                 "--pool", "threads", "--concurrency", "4", "--loglevel", "INFO", "--hostname", "test-worker@%h",
+                 "--queues", ",".join(commands.ALL_QUEUES)],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 60

@@ -33,7 +33,7 @@ from tests.processes import Gunicorn
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "docker"
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "worker", "worker-maintenance", "beat")
 # Variables of docker/.env.example read by something other than our code.
 NOT_OURS = {"POSTGRES_PASSWORD": "the postgres image"}
 # Read by the settings, yet meaningless in production (production.py fixes their value).
@@ -86,9 +86,10 @@ def test_compose_services_run_the_stacks_commands(compose):
     services = compose["services"]
     assert argv(services["migrate"]) == [["python", *step] for step in commands.MIGRATE]
     assert argv(services["web"]) == [["python", *commands.WEB]]
-    assert argv(services["worker"]) == [["python", *commands.CELERY_WORKER]]
+    assert argv(services["worker"]) == [["python", *commands.CELERY_WORKER_EMAIL]]
+    assert argv(services["worker-maintenance"]) == [["python", *commands.CELERY_WORKER_MAINTENANCE]]
     assert argv(services["beat"]) == [["python", *commands.celery_beat("/tmp/celerybeat-schedule")]]
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "worker-maintenance", "beat"):
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["web"]["healthcheck"]["test"][-1].count("/healthz") == 1
 
@@ -111,9 +112,28 @@ def test_every_manage_py_subcommand_exists(compose):
 
 
 def test_the_celery_app_path_imports(compose):
-    for name in ("worker", "beat"):
+    for name in ("worker", "worker-maintenance", "beat"):
         command = compose["services"][name]["command"]
         assert isinstance(find_app(command[command.index("-A") + 1]), Celery)
+
+
+def test_every_task_goes_to_a_queue_that_compose_and_make_run_consume(compose):
+    from tasks.celery import app
+
+    app.loader.import_default_modules()
+    ours = [name for name in app.tasks if name.split(".")[0] in ("emails", "tenants", "hospitals", "accounts")]
+    assert "emails.tasks.email_send_task" in ours and "tenants.tasks.spare_pool_refill_task" in ours
+    queues = {name: app.amqp.router.route({}, name)["queue"].name for name in ours}
+    assert queues["emails.tasks.email_send_task"] == "email"
+    assert queues["tenants.tasks.spare_pool_refill_task"] == "maintenance"
+
+    def consumed(argv: list[str]) -> set[str]:
+        return set(argv[argv.index("--queues") + 1].split(","))
+
+    compose_queues = set().union(*(consumed(compose["services"][name]["command"])
+                                   for name in ("worker", "worker-maintenance")))
+    assert set(queues.values()) <= compose_queues
+    assert set(queues.values()) <= consumed(list(commands.CELERY_WORKER))
 
 
 def gunicorn_config(**environ) -> Config:

@@ -311,6 +311,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # the outbox sweep sends it later.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+# Which queue each task goes to; the workers consuming them are in config/commands.py.
+CELERY_TASK_ROUTES = {
+    "emails.tasks.*": {"queue": "email"},
+    "tenants.tasks.*": {"queue": "maintenance"},
+}
 CELERY_BEAT_SCHEDULE = {
     "emails-outbox-sweep": {
         "task": "emails.tasks.outbox_sweep",
