@@ -34,6 +34,8 @@ def test_credentialed_request_gets_cors_headers_from_its_own_hospital_only(api_a
     assert own.headers["Access-Control-Allow-Origin"] == origin
     assert own.headers["Access-Control-Allow-Credentials"] == "true"
     assert "origin" in own.headers["Vary"].lower()
+    # The frontend may read the request id for its error reports.
+    assert "x-request-id" in own.headers["Access-Control-Expose-Headers"].lower()
 
     token_b = api_b.login(user_b.email).json()["access"]
     other = api_b.get("/accounts/user/", token=token_b, headers={"Origin": origin})

@@ -294,6 +294,7 @@ INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 # (https://*.<frontend domain>): the line between hospitals is already drawn by
 # CORS and by the CSRF token, which a page of another hospital cannot obtain.
 CORS_ALLOW_CREDENTIALS = True
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]  # for the frontend's error reports and back-off
 CSRF_TRUSTED_ORIGINS = [frontend_origins(FRONTEND_URL, BASE_DOMAIN), *env.list("CSRF_TRUSTED_ORIGINS", default=[])]
 CSRF_FAILURE_VIEW = "config.api.csrf_failure_view"
 
