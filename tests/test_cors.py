@@ -3,6 +3,7 @@ import pytest
 
 from config.cors import origin_of
 from tenants.links import hospital_link
+from tenants.services import hospital_reactivate, hospital_suspend
 from tests.support import PASSWORD
 
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type, x-csrftoken"}
@@ -55,6 +56,19 @@ def test_the_platform_api_allows_no_frontend(api_for, hospital_a):
     response = api_for(None).request("OPTIONS", "/accounts/login/",
                                      headers={"Origin": frontend(hospital_a), **PREFLIGHT})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_a_suspended_hospitals_403_is_readable_by_its_frontend(api_a, hospital_a):
+    """The frontend can tell its users the hospital is suspended, instead of seeing a network error."""
+    hospital_suspend(hospital=hospital_a)
+    try:
+        response = api_a.get("/accounts/user/", headers={"Origin": frontend(hospital_a)})
+        assert response.status_code == 403 and response.json()["code"] == "hospital_suspended"
+        assert response.headers["Access-Control-Allow-Origin"] == frontend(hospital_a)
+        preflight = api_a.request("OPTIONS", "/accounts/login/", headers={"Origin": frontend(hospital_a), **PREFLIGHT})
+        assert preflight.headers["Access-Control-Allow-Origin"] == frontend(hospital_a)
+    finally:
+        hospital_reactivate(hospital=hospital_a)
 
 
 def test_cookie_writes_from_the_hospital_frontend_pass_csrf_and_others_do_not(api_a, user_a, hospital_a):

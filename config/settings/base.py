@@ -101,8 +101,9 @@ MIDDLEWARE = [
     # First: /healthz and /readyz on any host, no tenant lookup, not logged (config/health.py).
     "config.health.HealthCheckMiddleware",
     "config.logs.RequestLogMiddleware",  # request id + one log line per request, unknown hosts included
+    # Before the tenant middleware, so that its 403/404 answers carry CORS headers too (config/cors.py).
+    "corsheaders.middleware.CorsMiddleware",
     "tenants.middleware.HospitalTenantMiddleware",  # picks the schema
-    "corsheaders.middleware.CorsMiddleware",  # needs request.tenant (config/cors.py); before CommonMiddleware
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, answered before sessions and auth run
     "django.contrib.sessions.middleware.SessionMiddleware",
