@@ -4,6 +4,7 @@ acting staff user from the request)."""
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.http import HttpResponseRedirect
 from django_tenants.admin import TenantAdminMixin
 
 from config.api import ServiceError
@@ -29,8 +30,8 @@ class HospitalOnboardForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from exc
 
     def clean_admin_email(self):
-        # The service checks this too, but by then the admin can only answer with a 500;
-        # here the form shows it. (A concurrent onboarding with the same email still loses there.)
+        # The service checks this too, but only after the form is valid (see add_view);
+        # here it is shown on the form itself.
         email = get_user_model().objects.normalize_email(self.cleaned_data["admin_email"])
         if get_user_model().objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(f"{email} already has an account.")
@@ -82,6 +83,15 @@ class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
     @admin.display(description="Status", ordering="is_active")
     def status(self, hospital: Hospital) -> str:
         return "Active" if hospital.is_active else "Suspended"
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ServiceError as exc:
+            # The service refused after the form passed (e.g. a concurrent onboarding took the
+            # slug or email first); the admin's transaction is rolled back, the form shown again.
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -93,3 +93,17 @@ def test_add_form_refuses_a_taken_admin_email_on_the_form(admin_client, user_a):
         "csrfmiddlewaretoken": admin_client.cookie("csrftoken")}, allow_redirects=False)
     assert response.status_code == 200 and "already has an account" in response.text
     assert not Hospital.objects.filter(slug=slug).exists()
+
+
+def test_a_refusal_of_the_service_after_the_form_passed_is_a_message_not_a_500(admin_client, user_a, monkeypatch):
+    """As when a concurrent onboarding takes the email between the form's check and the service."""
+    from tenants.admin import HospitalOnboardForm
+
+    monkeypatch.setattr(HospitalOnboardForm, "clean_admin_email", lambda form: form.cleaned_data["admin_email"])
+    slug = f"adm-{uuid.uuid4().hex[:8]}"
+    response = admin_client.post(f"{CHANGELIST}add/", data={
+        "name": "Raced", "slug": slug, "admin_email": user_a.email,
+        "csrfmiddlewaretoken": admin_client.cookie("csrftoken")})
+    assert response.status_code == 200 and response.url.endswith(f"{CHANGELIST}add/")
+    assert "already" in response.text and "Raced" not in admin_client.get(CHANGELIST).text
+    assert not Hospital.objects.filter(slug=slug).exists()
