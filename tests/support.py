@@ -67,6 +67,14 @@ class Api:
         assert response.status_code == 200, response.text
         return response
 
+    def admin_login(self, email_address: str, password: str = PASSWORD) -> requests.Response:
+        """The Django admin's login form (platform domain): 302 to /admin/ on success, the form again if not."""
+        if not self.cookie("csrftoken"):
+            self.get("/admin/login/")
+        return self.post("/admin/login/?next=/admin/", allow_redirects=False, data={
+            "username": email_address, "password": password, "next": "/admin/",
+            "csrfmiddlewaretoken": self.cookie("csrftoken")})
+
 
 @dataclass
 class SentMail:

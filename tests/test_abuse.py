@@ -157,21 +157,15 @@ def admin_client(api_for):
     return make
 
 
-def admin_login(api: Api, email: str, password: str) -> requests.Response:
-    return api.post("/admin/login/?next=/admin/", allow_redirects=False, data={
-        "username": email, "password": password, "next": "/admin/",
-        "csrfmiddlewaretoken": api.cookie("csrftoken")})
-
-
 def test_django_admin_login_still_works_and_locks_too(admin_client, platform_user):
-    response = admin_login(admin_client(), platform_user.email, PASSWORD)
+    response = admin_client().admin_login(platform_user.email, PASSWORD)
     assert response.status_code == 302 and response.headers["Location"] == "/admin/", response.text[:300]
     other = user_create_verified(hospital=None, email=unique_email("staff"), password=PASSWORD)
     api = admin_client("127.0.0.7")
-    statuses = [admin_login(api, other.email, WRONG).status_code for _ in range(settings.AXES_FAILURE_LIMIT)]
+    statuses = [api.admin_login(other.email, WRONG).status_code for _ in range(settings.AXES_FAILURE_LIMIT)]
     assert statuses[:-1] == [200] * (settings.AXES_FAILURE_LIMIT - 1)  # the form again, with its error
-    assert_locked(admin_login(api, other.email, WRONG))
-    assert_locked(admin_login(api, other.email, PASSWORD))
+    assert_locked(api.admin_login(other.email, WRONG))
+    assert_locked(api.admin_login(other.email, PASSWORD))
 
 
 # --- A second web server process: lockout and throttles are shared -----------------------------

@@ -18,10 +18,7 @@ CHANGELIST = "/admin/tenants/hospital/"
 def admin_client(api_for, platform_user):
     """The platform domain's admin, logged in through its login form as platform staff."""
     client = api_for(None)
-    client.get("/admin/login/")
-    response = client.post("/admin/login/?next=/admin/", data={
-        "username": platform_user.email, "password": PASSWORD,
-        "csrfmiddlewaretoken": client.cookie("csrftoken")}, allow_redirects=False)
+    response = client.admin_login(platform_user.email)
     assert response.status_code == 302, response.text[:500]
     return client
 

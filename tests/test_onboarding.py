@@ -256,10 +256,7 @@ def assert_error(response, code, status=400):
 def test_django_admin_onboards_through_the_same_service(api_for, platform_user, mail_sink):
     """The admin's add form on the platform domain creates schema, domain and invitation like the API."""
     browser = api_for(None)
-    browser.get("/admin/login/")
-    response = browser.post("/admin/login/?next=/admin/", data={
-        "username": platform_user.email, "password": PASSWORD,
-        "csrfmiddlewaretoken": browser.cookie("csrftoken")}, allow_redirects=False)
+    response = browser.admin_login(platform_user.email)
     assert response.status_code == 302, response.text[:500]
     slug, admin_email = new_slug("viaadmin"), unique_email("viaadmin")
     browser.get("/admin/tenants/hospital/add/")

@@ -14,6 +14,13 @@ from tests.support import PASSWORD, Api, link_in, unique_email
 pytestmark = pytest.mark.browser
 
 
+def run_action(page, row, action: str) -> None:
+    """Tick the row, pick the action, press Go: the admin's own way of acting on a selection."""
+    row.locator("input.action-select").check()
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
+
+
 def test_platform_staff_onboard_suspend_and_reactivate_a_hospital_in_the_admin(
         server_url, platform_user, mail_sink, screenshots, browser_page):
     slug, admin_email = f"browser-{uuid.uuid4().hex[:8]}", unique_email("chief")
@@ -48,9 +55,7 @@ def test_platform_staff_onboard_suspend_and_reactivate_a_hospital_in_the_admin(
         # Suspending with the action; the subdomain then refuses everything, the invitation included.
         page.fill("#searchbar", slug)
         page.press("#searchbar", "Enter")
-        row.locator("input.action-select").check()
-        page.select_option("select[name=action]", "suspend")
-        page.click("button[name=index]")
+        run_action(page, row, "suspend")
         expect(messages).to_contain_text("Suspended: Browser General.")
         expect(row).to_contain_text("Suspended")
         screenshots.save(page, "2-suspended")
@@ -62,9 +67,7 @@ def test_platform_staff_onboard_suspend_and_reactivate_a_hospital_in_the_admin(
 
         # Reactivating: the subdomain answers again and the invitation still works.
         page.goto(f"{admin_url}/tenants/hospital/?q={slug}")
-        row.locator("input.action-select").check()
-        page.select_option("select[name=action]", "reactivate")
-        page.click("button[name=index]")
+        run_action(page, row, "reactivate")
         expect(messages).to_contain_text("Reactivated: Browser General.")
         expect(row).to_contain_text("Active")
         screenshots.save(page, "3-reactivated")
