@@ -7,7 +7,8 @@ import multiprocessing
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-# CPU-bound work here is password hashing; more processes than cores only queue.
+# gunicorn's rule of thumb: requests wait on PostgreSQL as well as on the CPU
+# (password hashing is the CPU-heavy part), so about two processes per core.
 workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * multiprocessing.cpu_count() + 1)
 # A few threads per process, so one slow request (a slow client, a slow query)
 # does not hold a whole process. Each thread keeps its own persistent PostgreSQL
