@@ -66,7 +66,7 @@ SHARED_APPS = [
     # Failed-login counts (django-axes): one table for every web worker, in public.
     "axes",
     "drf_spectacular",  # OpenAPI schema at /api/schema/ (config/openapi.py)
-    "drf_spectacular_sidecar",  # Swagger UI and Redoc served by us, no CDN
+    "drf_spectacular_sidecar",  # Swagger UI's assets served by us (/api/docs/), no CDN
     "corsheaders",  # each hospital's frontend origin (config/cors.py)
     "django_guid",  # request ids in every log line, passed on to Celery tasks
     # Email delivery is a platform service: one outbox for every hospital.
