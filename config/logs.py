@@ -27,9 +27,35 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _ACCEPTED_ID = re.compile(r"[A-Za-z0-9._:=+/-]{1,128}")
 # URL parameters that are secrets (links from emails): such a path is logged as its pattern.
 _SECRET_URL_KWARGS = {"token", "key", "uid"}
+# PostgreSQL's DETAIL quotes the data an error is about ("Key (mrn)=(A-1234) already exists.",
+# "Failing row contains (..., 'Quentin', ...)"); it ends at the line's end, or at an escaped
+# newline or quote when the exception is logged as its repr (Celery's failure line).
+_DATABASE_DETAIL = re.compile(r"DETAIL:(?:(?!\\n)[^\n'\"])*")
 
 request_logger = logging.getLogger("hospital.request")
 task_logger = logging.getLogger("hospital.task")
+
+
+def redact(text: str) -> str:
+    return _DATABASE_DETAIL.sub("DETAIL: [redacted]", text)
+
+
+class RedactDatabaseDetails(logging.Filter):
+    """Keeps PostgreSQL's DETAIL (patient data) out of messages, e.g. Celery's "raised unexpected: ...".
+
+    Tracebacks are redacted by the formatters (their formatException), which format them after filters run.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "DETAIL:" in message:
+            record.msg, record.args = redact(message), None
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    def formatException(self, exc_info) -> str:
+        return redact(super().formatException(exc_info))
 
 
 class JsonFormatter(_JsonFormatter):
@@ -42,6 +68,9 @@ class JsonFormatter(_JsonFormatter):
         # Django passes the HttpRequest as an extra; its repr has the query string.
         kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "request"])
         super().__init__(**kwargs)
+
+    def formatException(self, exc_info) -> str:
+        return redact(super().formatException(exc_info))
 
 
 class RequestLogMiddleware:

@@ -5,7 +5,10 @@ Read from the real output of a `runserver` process and of the suite's Celery wor
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -19,7 +22,7 @@ from hospitals.models import StaffMember
 from hospitals.services import staff_member_create
 from tenants.services import hospital_host
 from tests.conftest import database_url_of
-from tests.processes import WebServer
+from tests.processes import REPO, WebServer
 from tests.support import PASSWORD, Api, unique_email
 
 
@@ -137,3 +140,35 @@ def test_a_task_queued_by_a_request_logs_a_line_with_that_request_id(web, hospit
     worker_log = celery_worker.log.read_text()
     assert email not in worker_log and PASSWORD not in worker_log
     assert " succeeded in " not in worker_log  # Celery's own task lines are replaced by ours
+
+
+LOG_DATABASE_ERRORS = """
+import logging
+from django.db import IntegrityError, connection
+
+log = logging.getLogger("hospital.test")
+with connection.cursor() as cursor:
+    cursor.execute("CREATE TEMP TABLE patient (mrn text UNIQUE, name text NOT NULL CHECK (name <> 'NAME-SECRET'))")
+    cursor.execute("INSERT INTO patient VALUES ('MRN-SECRET', 'Quentin')")
+for row in ("('MRN-SECRET', 'Quentin')", "('OTHER', 'NAME-SECRET')"):
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO patient VALUES {row}")
+    except IntegrityError as exc:
+        log.exception("insert failed")  # a traceback, as Django logs a 500
+        logging.getLogger("celery.app.trace").error("Task raised unexpected: %r", exc)  # Celery's failure line
+"""
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_database_errors_are_logged_without_the_data_they_quote(django_db_setup, log_format):
+    """PostgreSQL's DETAIL repeats the offending values (an MRN, a failing row): kept out of every log line."""
+    env = {**os.environ, "LOG_FORMAT": log_format,
+           "DATABASE_URL": database_url_of(connections["default"].settings_dict)}
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", LOG_DATABASE_ERRORS], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    log = result.stdout + result.stderr
+    assert log.count("UniqueViolation") >= 1 and log.count("CheckViolation") >= 1, log  # the errors are there
+    assert log.count("DETAIL: [redacted]") >= 4, log
+    assert "MRN-SECRET" not in log and "NAME-SECRET" not in log, log
