@@ -104,3 +104,8 @@ def test_a_refusal_of_the_service_after_the_form_passed_is_a_message_not_a_500(a
     assert response.status_code == 200 and response.url.endswith(f"{CHANGELIST}add/")
     assert "already" in response.text and "Raced" not in admin_client.get(CHANGELIST).text
     assert not Hospital.objects.filter(slug=slug).exists()
+
+
+def test_the_email_outbox_is_read_only_in_the_admin(admin_client):
+    assert admin_client.get("/admin/emails/email/").status_code == 200
+    assert admin_client.get("/admin/emails/email/add/").status_code == 403
