@@ -109,3 +109,8 @@ def test_a_refusal_of_the_service_after_the_form_passed_is_a_message_not_a_500(a
 def test_the_email_outbox_is_read_only_in_the_admin(admin_client):
     assert admin_client.get("/admin/emails/email/").status_code == 200
     assert admin_client.get("/admin/emails/email/add/").status_code == 403
+
+
+def test_the_admin_offers_no_social_login_setup(admin_client):
+    index = admin_client.get("/admin/").text
+    assert "Hospitals" in index and "Social applications" not in index
