@@ -252,14 +252,13 @@ def worker(client: Client, warmup: int, count: int, start: threading.Barrier, de
         client.close()
 
 
-def measure(port: int, token: str, requests: int, concurrency: int, warmup: int, time_limit: float,
-            quickack: bool):
-    """Send `requests` GETs split over `concurrency` threads; return (seconds, latencies, tcp connections)."""
+def run_clients(clients: list, requests: int, warmup: int, time_limit: float) -> tuple[float, list]:
+    """Send `requests` GETs split over one thread per client (`worker`); return (seconds, latencies)."""
+    concurrency = len(clients)
     deadline = time.monotonic() + time_limit
     shares = [requests // concurrency + (1 if i < requests % concurrency else 0) for i in range(concurrency)]
     # The main thread joins the barrier too, so the clock starts when every worker has warmed up.
     start = threading.Barrier(concurrency + 1)
-    clients = [Client(port, token, quickack) for _ in range(concurrency)]
     latencies, errors = [], []
     threads = [
         threading.Thread(target=worker, args=(c, warmup, n, start, deadline, latencies, errors), daemon=True)
@@ -279,6 +278,14 @@ def measure(port: int, token: str, requests: int, concurrency: int, warmup: int,
         raise BenchError(f"a client failed: {errors[0]!r}")
     if any(t.is_alive() for t in threads) or len(latencies) != requests:
         raise BenchError(f"only {len(latencies)} of {requests} requests finished within {time_limit:.0f}s")
+    return seconds, latencies
+
+
+def measure(port: int, token: str, requests: int, concurrency: int, warmup: int, time_limit: float,
+            quickack: bool):
+    """Send `requests` GETs split over `concurrency` threads; return (seconds, latencies, tcp connections)."""
+    clients = [Client(port, token, quickack) for _ in range(concurrency)]
+    seconds, latencies = run_clients(clients, requests, warmup, time_limit)
     return seconds, latencies, sum(c.opened for c in clients)
 
 

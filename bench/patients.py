@@ -27,7 +27,6 @@ import random
 import re
 import statistics
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -348,32 +347,10 @@ class Row(auth_user.Timings):
 
 
 def measure(port: int, token: str, host: str, paths: list, args, concurrency: int) -> tuple[float, list]:
-    """`args.requests` GETs over `concurrency` threads (auth_user.worker); return (seconds, latencies)."""
-    deadline = time.monotonic() + args.time_limit
-    shares = [args.requests // concurrency + (1 if i < args.requests % concurrency else 0)
-              for i in range(concurrency)]
-    start = threading.Barrier(concurrency + 1)  # the clock starts when every client has warmed up
+    """`args.requests` GETs over `concurrency` threads (auth_user.run_clients); return (seconds, latencies)."""
     clients = [PatientClient(port, token, args.quickack, host, paths, first=i * len(paths) // concurrency)
                for i in range(concurrency)]
-    latencies, errors = [], []
-    threads = [threading.Thread(target=auth_user.worker,
-                                args=(c, args.warmup, n, start, deadline, latencies, errors), daemon=True)
-               for c, n in zip(clients, shares, strict=True)]
-    for t in threads:
-        t.start()
-    try:
-        start.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except threading.BrokenBarrierError:
-        pass  # a worker failed or time ran out: reported below
-    began = time.perf_counter()
-    for t in threads:
-        t.join(timeout=max(0.0, deadline - time.monotonic()) + auth_user.HTTP_TIMEOUT)
-    seconds = time.perf_counter() - began
-    if errors:
-        raise BenchError(f"a client failed: {errors[0]!r}")
-    if any(t.is_alive() for t in threads) or len(latencies) != args.requests:
-        raise BenchError(f"only {len(latencies)} of {args.requests} requests finished within {args.time_limit}s")
-    return seconds, latencies
+    return auth_user.run_clients(clients, args.requests, args.warmup, args.time_limit)
 
 
 def over_http(stack, world: World, args) -> list:
