@@ -1,30 +1,36 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
+from accounts.addresses import canonical_email_or_none
+from accounts.attempts import attempt_reserve
 from accounts.tenancy import request_hospital_id
 
 User = get_user_model()
 
 
 class HospitalEmailBackend(ModelBackend):
-    """Email + password, for the users of the hospital the request was routed to.
+    """Email + password, for the accounts of the hospital the request was routed to (its realm).
 
-    A user of hospital A logging in on hospital B is treated exactly like an
-    unknown email, so the answer is the wrong-password answer.
+    The one place a password is checked, for the API and Django's admin alike:
+    an attempt is taken from the login budget first (accounts/attempts.py), and
+    past the limit the password is never evaluated. A user of hospital A logging
+    in on hospital B is treated exactly like an unknown email there.
     """
 
     def authenticate(self, request, email=None, password=None, username=None, **kwargs):
-        email = email or username  # Django's admin login form calls it "username"
-        if request is None or not email or password is None:
+        typed = email or username  # Django's admin login form calls it "username"
+        if request is None or not isinstance(typed, str) or not typed.strip() or password is None:
             return None
-        hospital_id = request_hospital_id(request)
-        try:
-            user = User.objects.get(email__iexact=email, hospital_id=hospital_id)
-        except User.DoesNotExist:
+        reservation = attempt_reserve(request, typed)  # raises LoginRefused when spent
+        canonical = canonical_email_or_none(typed)
+        user = None if canonical is None else (
+            User.objects.filter(email=canonical, hospital_id=request_hospital_id(request)).first())
+        if user is None:
             # Spend the time of a real check, so response times do not tell
             # which emails have accounts here.
             User().set_password(password)
             return None
         if user.check_password(password) and self.user_can_authenticate(user):
+            reservation.refund()
             return user
         return None

@@ -1,6 +1,5 @@
 """The account emails, queued with plain-string contexts (names and links on the hospital's frontend)."""
 from allauth.account.utils import user_pk_to_url_str
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.urls import reverse
 
@@ -34,9 +33,8 @@ def password_changed_queue(*, user) -> Email:
 
 
 def account_exists_queue(*, email: str) -> Email:
-    """To the owner of an address somebody tried to register again, from the hospital they tried."""
-    owner = get_user_model().objects.filter(email__iexact=email).select_related("hospital").first()
-    # Point the owner at password reset on their own hospital, which may not be this one.
-    reset_link = hospital_link(owner.hospital, "/accounts/password/reset/") if owner and owner.hospital else ""
-    return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=_current_hospital(),
+    """To the owner of an address somebody tried to register again at its hospital: where to reset instead."""
+    hospital = _current_hospital()
+    reset_link = hospital_link(hospital, "/accounts/password/reset/") if hospital else ""
+    return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=hospital,
                        context={"reset_link": reset_link})

@@ -1,14 +1,15 @@
-"""Identity, in the public schema: one email is one account, linked to at most one hospital."""
+"""Identity, in the public schema. Each hospital is a realm: an email is unique within its hospital, and among platform staff."""
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from accounts.addresses import canonical_email, canonical_email_or_none
 
 
 class UserManager(BaseUserManager["User"]):
@@ -16,12 +17,13 @@ class UserManager(BaseUserManager["User"]):
 
     @classmethod
     def normalize_email(cls, email: str | None) -> str:
-        # The whole address is case-insensitive here: Ann@X.org and ann@x.org
-        # are one account (the database enforces it too).
-        return (email or "").strip().lower()
+        """The canonical form (accounts/addresses.py); raises InvalidEmail (a ValueError) if there is none."""
+        return canonical_email(email)
 
     def get_by_natural_key(self, email: str) -> User:
-        return self.get(email__iexact=email)
+        # An email alone names an account only among platform staff (createsuperuser, the admin);
+        # a hospital's accounts are found with their hospital (accounts.backends).
+        return self.get(email=canonical_email_or_none(email), hospital=None)
 
     def create_user(self, email: str, password: str | None = None, *, hospital=None,
                     first_name: str = "", last_name: str = "", is_active: bool = True) -> User:
@@ -35,19 +37,21 @@ class UserManager(BaseUserManager["User"]):
 
     def create_superuser(self, email: str, password: str | None = None, *,
                          first_name: str = "", last_name: str = "") -> User:
-        """Platform staff: no hospital, full rights in the platform's admin."""
-        return self._create(email, password, hospital=None, first_name=first_name, last_name=last_name,
-                            is_staff=True, is_superuser=True)
+        """Platform staff: no hospital, full rights in the platform's admin.
+
+        Made by an operator (`createsuperuser` calls this too), so the address
+        counts as verified and the account can log in to the API at once.
+        """
+        from allauth.account.models import EmailAddress
+
+        with transaction.atomic(using=self._db):
+            user = self._create(email, password, hospital=None, first_name=first_name, last_name=last_name,
+                                is_staff=True, is_superuser=True)
+            EmailAddress.objects.using(self._db).create(user=user, email=user.email, primary=True, verified=True)
+        return user
 
     def _create(self, email: str, password: str | None, **fields) -> User:
-        email = self.normalize_email(email)
-        if not email:
-            raise ValueError("An email address is required.")
-        try:
-            validate_email(email)
-        except ValidationError as exc:
-            raise ValueError(f"{email!r} is not a valid email address.") from exc
-        user = self.model(email=email, **fields)
+        user = self.model(email=self.normalize_email(email), **fields)
         user.set_password(password)  # None gives an unusable password
         user.full_clean(exclude=["password"], validate_unique=False)
         user.save(using=self._db)
@@ -55,7 +59,8 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    email = models.EmailField("email address", max_length=254, unique=True)
+    # Canonical (accounts/addresses.py); unique per hospital and among platform staff (Meta).
+    email = models.EmailField("email address", max_length=254)
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     hospital = models.ForeignKey(
@@ -74,7 +79,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+            # A hospital is a realm: the same address at two hospitals is two accounts.
+            models.UniqueConstraint(fields=["hospital", "email"], condition=Q(hospital__isnull=False),
+                                    name="accounts_user_email_unique_per_hospital"),
+            models.UniqueConstraint(fields=["email"], condition=Q(hospital__isnull=True),
+                                    name="accounts_user_email_unique_among_platform_staff"),
+            # Only canonical forms are stored (plain ASCII, lower case), whatever path wrote the row.
+            models.CheckConstraint(condition=Q(email=Lower("email")) & Q(email__regex=r"^[!-~]+$"),
+                                   name="accounts_user_email_canonical"),
             # Platform staff belong to no hospital; hospital staff are never platform staff.
             models.CheckConstraint(
                 condition=(Q(hospital__isnull=True, is_staff=True)
@@ -88,7 +100,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = type(self).objects.normalize_email(self.email)
+        try:
+            self.email = canonical_email(self.email)
+        except ValueError as exc:
+            raise ValidationError({"email": str(exc)}) from exc
 
     @property
     def name(self) -> str:
@@ -97,3 +112,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_platform_staff(self) -> bool:
         return self.hospital_id is None
+
+
+class LoginAttemptCounter(models.Model):
+    """Login attempts spent from one budget until `expires_at` (accounts/attempts.py)."""
+
+    key = models.CharField(max_length=300, primary_key=True)
+    count = models.PositiveIntegerField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"

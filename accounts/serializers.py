@@ -3,36 +3,46 @@ from allauth.account.adapter import get_adapter
 from allauth.account.forms import default_token_generator
 from dj_rest_auth import serializers as rest_auth
 from dj_rest_auth.forms import AllAuthPasswordResetForm
+from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 
-from accounts import emails, lockout, throttles
+from accounts import emails
+from accounts.addresses import InvalidEmail, canonical_email
 from accounts.tenancy import request_hospital_id
 
 User = get_user_model()
 
 
+class CanonicalEmailField(serializers.EmailField):
+    """An email address in its canonical form (accounts/addresses.py); a clear 400 if it has none."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 254)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        try:
+            return canonical_email(super().to_internal_value(data))
+        except InvalidEmail as exc:
+            raise serializers.ValidationError(str(exc), code="invalid") from exc
+
+
 class LoginSerializer(rest_auth.LoginSerializer):
-    """Email and password only; HospitalEmailBackend scopes the lookup to the hospital."""
+    """Email and password only; HospitalEmailBackend scopes the lookup to the hospital.
+
+    The backend takes an attempt from the login budget before the password is
+    checked; a spent budget escapes as a 429 (accounts/attempts.py).
+    """
 
     username = None
-    email = serializers.EmailField()
+    email = CanonicalEmailField()
 
     def validate_auth_user_status(self, user):
         # Same answer as a wrong password: a disabled account is not confirmed to exist.
         if not user.is_active:
             raise serializers.ValidationError("Unable to log in with provided credentials.")
-
-    def validate(self, attrs):
-        try:
-            return super().validate(attrs)
-        except serializers.ValidationError:
-            throttles.LoginFailureThrottle.record_failure(self.context["request"])
-            # A locked account (axes' backend refused it, or this failure reached
-            # the limit) answers 429 account_locked instead (accounts/lockout.py).
-            lockout.raise_if_locked(self.context["request"], attrs["email"])
-            raise
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -43,14 +53,11 @@ class RegisterSerializer(serializers.Serializer):
     answer alike.
     """
 
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField()
     password1 = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
     password2 = serializers.CharField(write_only=True, max_length=128, style={"input_type": "password"})
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-
-    def validate_email(self, email: str) -> str:
-        return User.objects.normalize_email(email)
 
     def validate(self, data):
         if data["password1"] != data["password2"]:
@@ -82,9 +89,12 @@ class HospitalPasswordResetForm(AllAuthPasswordResetForm):
         self.hospital_id = hospital_id
 
     def clean_email(self):
-        email = get_adapter().clean_email(self.cleaned_data["email"])
-        self.users = list(User.objects.filter(email__iexact=email, hospital_id=self.hospital_id, is_active=True))
-        return self.cleaned_data["email"]
+        try:
+            email = canonical_email(get_adapter().clean_email(self.cleaned_data["email"]))
+        except InvalidEmail as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        self.users = list(User.objects.filter(email=email, hospital_id=self.hospital_id, is_active=True))
+        return email
 
     def save(self, request, **kwargs):
         # Queued, not sent inline (and without dj-rest-auth's save(), which
@@ -110,3 +120,7 @@ class PasswordResetConfirmSerializer(rest_auth.PasswordResetConfirmSerializer):
         if self.user.hospital_id != request_hospital_id(self.context["request"]):
             raise serializers.ValidationError({"uid": ["Invalid value"]})
         return attrs
+
+
+class ResendEmailVerificationSerializer(serializers.Serializer):
+    email = CanonicalEmailField()

@@ -1,10 +1,16 @@
-"""Account operations, called alike by the API, commands and (later) tasks."""
+"""Account operations, called alike by the API, commands and tasks."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, ProtectedError
+from django.utils import timezone
+from django_tenants.utils import schema_context
 
 from accounts import emails
 from accounts.tokens import refresh_tokens_revoke
@@ -17,16 +23,20 @@ User = get_user_model()
 
 def user_register(*, request, hospital: Hospital, email: str, password: str,
                   first_name: str = "", last_name: str = "") -> User | None:
-    """Self-registration of a hospital's staff member; the account waits for email verification.
+    """Self-registration at `hospital` (the current schema); the account waits for email verification.
 
-    An email that already has an account (any case, any hospital) creates
-    nothing and changes nothing: its owner is told by email instead, and the
-    caller cannot tell the two outcomes apart. Returns the new user, or None.
+    An address that already has an account at this hospital creates nothing
+    and changes nothing: its owner is told by email instead, and the caller
+    cannot tell the two outcomes apart. Accounts at other hospitals are other
+    realms and play no part. A registration left unverified past the
+    verification window is no claim on the address: it is replaced.
+    Returns the new user, or None.
     """
     email = User.objects.normalize_email(email)
     try:
         with transaction.atomic():
-            if User.objects.filter(email__iexact=email).exists():
+            registration_unclaimed_release(hospital=hospital, email=email, expired_only=True)
+            if User.objects.filter(email=email, hospital=hospital).exists():
                 raise IntegrityError("email taken")
             user = User.objects.create_user(email, password, hospital=hospital,
                                             first_name=first_name, last_name=last_name)
@@ -37,6 +47,56 @@ def user_register(*, request, hospital: Hospital, email: str, password: str,
         emails.account_exists_queue(email=email)
         return None
     return user
+
+
+def _unclaimed_registrations():
+    """Self-registrations never verified and never used: an address typed by anyone, proven by nobody.
+
+    (Invited accounts waiting for acceptance are inactive and have no address row yet: not these.)
+    """
+    verified = EmailAddress.objects.filter(user=OuterRef("pk"), verified=True)
+    return (User.objects.filter(hospital__isnull=False, is_active=True, last_login=None,
+                                emailaddress__verified=False)
+            .exclude(Exists(verified)).distinct())
+
+
+def _expired(registrations):
+    window = timedelta(days=settings.ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS)
+    return registrations.filter(date_joined__lt=timezone.now() - window)
+
+
+def registration_unclaimed_release(*, hospital: Hospital, email: str, expired_only: bool) -> bool:
+    """Deletes the self-registration holding `email` at `hospital` (the current schema), if it is unclaimed.
+
+    `expired_only`: only once its verification window has passed (a new registration);
+    otherwise at once (an invitation or onboarding by the hospital itself takes the address over).
+    Returns whether one was deleted. One that was given a role meanwhile is kept.
+    """
+    registrations = _unclaimed_registrations().filter(hospital=hospital, email=email)
+    if expired_only:
+        registrations = _expired(registrations)
+    try:
+        with transaction.atomic():
+            deleted, _ = User.objects.filter(pk__in=registrations.values("pk")).delete()
+    except ProtectedError:
+        return False
+    return bool(deleted)
+
+
+def registrations_expired_purge() -> int:
+    """Deletes every unclaimed self-registration past its verification window (beat runs it daily)."""
+    purged = 0
+    for hospital in Hospital.objects.filter(users__in=_expired(_unclaimed_registrations())).distinct():
+        # In the hospital's schema: the deletion looks for its rows that point at the account.
+        with schema_context(hospital.schema_name):
+            for user in _expired(_unclaimed_registrations()).filter(hospital=hospital):
+                try:
+                    with transaction.atomic():
+                        user.delete()
+                    purged += 1
+                except ProtectedError:
+                    pass  # given a role meanwhile: an administrator's decision, kept
+    return purged
 
 
 def password_changed(*, user, reset: bool = False) -> None:
@@ -55,13 +115,12 @@ def user_create_verified(*, hospital: Hospital | None, email: str, password: str
                          first_name: str = "", last_name: str = "") -> User:
     """An account made by an operator (not self-registered): its email counts as verified.
 
-    ``hospital=None`` makes platform staff.
+    ``hospital=None`` makes platform staff (whose address create_superuser verifies itself).
     """
+    if hospital is None:
+        return User.objects.create_superuser(email, password, first_name=first_name, last_name=last_name)
     with transaction.atomic():
-        if hospital is None:
-            user = User.objects.create_superuser(email, password, first_name=first_name, last_name=last_name)
-        else:
-            user = User.objects.create_user(email, password, hospital=hospital,
-                                            first_name=first_name, last_name=last_name)
+        user = User.objects.create_user(email, password, hospital=hospital,
+                                        first_name=first_name, last_name=last_name)
         EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     return user

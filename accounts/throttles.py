@@ -1,4 +1,6 @@
-"""Rate limits for the endpoints that send mail or hash passwords without a login, and failed logins.
+"""Rate limits for the endpoints that send mail or hash passwords without a login.
+
+(Failed logins are limited by the attempt budget in PostgreSQL: accounts/attempts.py.)
 
 Counters live in the shared cache (Redis, `CACHES["default"]`), so every web
 worker counts against the same limit. Each counter is a fixed window: one
@@ -26,6 +28,8 @@ from django.core.cache import caches
 from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
+from accounts.addresses import canonical_email_or_none
+
 log = logging.getLogger(__name__)
 
 FALLBACK_RETRY_SECONDS = 5.0
@@ -41,7 +45,7 @@ def parse_rate(rate: str) -> tuple[int, int]:
 def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or the entry TRUSTED_PROXY_COUNT proxies back in X-Forwarded-For.
 
-    Used by the throttles and by django-axes (AXES_CLIENT_IP_CALLABLE). With
+    Used by the throttles, the login budget, the logs and the audit trail. With
     no trusted proxy (the default) a client-sent X-Forwarded-For is ignored, so it
     cannot be used to dodge a limit or to lock someone else's address.
     """
@@ -171,43 +175,12 @@ class EmailThrottle(SharedRateThrottle):
 
     def get_ident(self, request, view):
         data = request.data if isinstance(request.data, dict) else {}
-        email = data.get("email")
-        if not isinstance(email, str) or not email.strip():
-            return None
-        return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
-
-
-class LoginFailureThrottle(SharedRateThrottle):
-    """Failed logins from one client address, whatever the accounts: password spraying.
-
-    The lockout (accounts/lockout.py) stops guessing at one account; this stops
-    one address trying a common password on many accounts. Only failures
-    count (`record_failure`, from the login serializer), so a hospital's
-    shared address with hundreds of staff logging in correctly never reaches
-    it; once reached, every login from that address waits for the window to
-    end, because answering a right password differently would keep the
-    spraying going. Hence a generous default (THROTTLE_LOGIN_FAILURES_RATE).
-    """
-
-    scope = "login_failures"
-
-    def _hit(self, key: str, window: int) -> tuple[int, float]:
-        count, left = _count(key, window, self.period, self.cache_alias, increment=False)
-        return count + 1, left  # this attempt would be failure count + 1
-
-    @classmethod
-    def record_failure(cls, request) -> None:
-        throttle = cls()
-        rate = settings.THROTTLE_RATES.get(cls.scope)
-        if not rate:
-            return
-        _, period = parse_rate(rate)
-        window = int(time.time() // period)
-        _count(f"throttle:{cls.scope}:{window}:{throttle.get_ident(request, None)}", window, period,
-               cls.cache_alias, increment=True)
+        email = canonical_email_or_none(data.get("email"))  # every spelling of an inbox counts as one
+        if email is None:
+            return None  # the view answers 400 without sending anything
+        return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 REGISTRATION = (RegistrationThrottle, EmailThrottle)
 PASSWORD_RESET = (PasswordResetThrottle, EmailThrottle)
 INVITATION_ACCEPT = (InvitationAcceptThrottle,)
-LOGIN = (LoginFailureThrottle,)

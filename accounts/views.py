@@ -19,7 +19,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
 
-from accounts import services, throttles
+from accounts import services
+from accounts.serializers import ResendEmailVerificationSerializer
 from accounts.tenancy import request_hospital_id
 from accounts.tokens import (
     HospitalTokenRefreshSerializer,
@@ -34,7 +35,7 @@ from hospitals import services as hospital_services
 
 
 class LoginView(rest_auth.LoginView):
-    throttle_classes = throttles.LOGIN
+    # Failed logins are limited by the attempt budget in the backend (accounts/attempts.py), not a throttle.
 
     def login(self):
         super().login()
@@ -105,6 +106,8 @@ class VerifyEmailView(registration.VerifyEmailView):
 
 
 class ResendEmailVerificationView(registration.ResendEmailVerificationView):
+    serializer_class = ResendEmailVerificationSerializer  # the canonical email, as stored
+
     def get_queryset(self):
         return EmailAddress.objects.filter(user__hospital_id=request_hospital_id(self.request))
 

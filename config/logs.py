@@ -136,14 +136,9 @@ def _user_id(request):
 
 
 def _client_ip(request) -> str:
-    from accounts.throttles import client_ip  # honours TRUSTED_PROXY_COUNT, like the throttles and axes
+    from accounts.throttles import client_ip  # honours TRUSTED_PROXY_COUNT, like the throttles and login budget
 
     return client_ip(request)
-
-
-def axes_client_str(username, ip_address, user_agent, path_info, request) -> str:
-    """AXES_CLIENT_STR_CALLABLE: how django-axes names a client in its log lines, without the email."""
-    return f"{{ip_address: {ip_address!r}, path_info: {path_info!r}}}"
 
 
 # CELERY ----------------------------------------------------------------------

@@ -10,11 +10,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
+from accounts.addresses import canonical_email_or_none
+from accounts.services import registration_unclaimed_release
 from audit.models import AuditEvent
 from audit.services import audit_record
 from config.api import ServiceError
@@ -41,18 +42,21 @@ def invitation_create(*, hospital, email: str, role: str, invited_by=None,
 
     The address is reserved at once by a pending (inactive, password-less)
     account of this hospital; accepting activates it. Inviting the same address
-    again replaces its earlier pending invitations.
+    again replaces its earlier pending invitations. Only this hospital's accounts
+    matter (a hospital is a realm): the same address at another hospital is
+    another account, and nothing about it is observable from here. An unverified,
+    never-used self-registration of the address here is taken over.
     """
-    email = User.objects.normalize_email(email)
     try:
-        validate_email(email)
-    except ValidationError as exc:
-        raise ServiceError("Enter a valid email address.", code="email_invalid", field="email") from exc
+        email = User.objects.normalize_email(email)
+    except ValueError as exc:
+        raise ServiceError(str(exc), code="email_invalid", field="email") from exc
     if role not in StaffMember.Role.values:
         raise ServiceError(f"Unknown role {role!r}.", code="role_invalid", field="role")
-    existing = User.objects.filter(email__iexact=email).first()
-    if existing and (existing.hospital_id != hospital.pk or existing.is_active):
-        raise ServiceError("This email address already has an account.", code="email_taken", field="email")
+    registration_unclaimed_release(hospital=hospital, email=email, expired_only=False)
+    existing = User.objects.filter(email=email, hospital=hospital).first()
+    if existing and existing.is_active:
+        raise ServiceError("This email address already has an account here.", code="email_taken", field="email")
 
     token = secrets.token_urlsafe(32)
     now = timezone.now()
@@ -84,7 +88,8 @@ def invitation_revoke(*, invitation: Invitation) -> None:
                      detail={"email": invitation.email})
         if not Invitation.objects.filter(email=invitation.email, accepted_at=None, revoked_at=None).exists():
             # Never activated, so nothing refers to it (StaffMember is made on acceptance).
-            (User.objects.filter(email__iexact=invitation.email, is_active=False, last_login=None)
+            (User.objects.filter(email=invitation.email, hospital=connection.tenant, is_active=False,
+                                 last_login=None)
              .exclude(pk__in=StaffMember.objects.values("user_id")).delete())
 
 
@@ -102,7 +107,7 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
         if invitation.expires_at <= timezone.now():
             raise ServiceError("This invitation has expired.", code="invitation_expired", field="token")
         user = User.objects.select_for_update().filter(
-            email__iexact=invitation.email, hospital=hospital, is_active=False).first()
+            email=invitation.email, hospital=hospital, is_active=False).first()
         if user is None:
             raise ServiceError("This invitation was already used.", code="invitation_used", field="token")
         user.first_name = first_name or user.first_name
@@ -163,7 +168,7 @@ def department_set_head(*, department: Department, head: StaffMember | None) -> 
 
 def staff_member_add(*, hospital, email: str, role: str, department: Department | None = None) -> StaffMember:
     """Gives an existing account of this hospital (e.g. one that registered itself) a role here."""
-    user = User.objects.filter(email__iexact=email, hospital=hospital, is_active=True).first()
+    user = User.objects.filter(email=canonical_email_or_none(email), hospital=hospital, is_active=True).first()
     if user is None:
         raise ServiceError("No active account of this hospital has this email.", code="account_not_found",
                            field="email")

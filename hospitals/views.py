@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
+from accounts.serializers import CanonicalEmailField
 from audit.models import AuditEvent
 from audit.services import audit_record
 from config.api import Pagination
@@ -29,7 +30,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 
 class InvitationCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField()
     role = serializers.ChoiceField(choices=StaffMember.Role.choices)
 
 
@@ -83,7 +84,7 @@ class StaffSerializer(serializers.ModelSerializer):
 
 
 class StaffCreateSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = CanonicalEmailField()
     role = serializers.ChoiceField(choices=StaffMember.Role.choices)
     department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True,
                                                     required=False, default=None)

@@ -65,15 +65,13 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
     name = (name or "").strip()
     if not name:
         raise ServiceError("A name is required.", code="name_required", field="name")
-    admin_email = User.objects.normalize_email(admin_email)
+    # A new hospital is a new realm: no address can be taken in it yet, whatever other hospitals hold.
     try:
-        validate_email(admin_email)
-    except ValidationError as exc:
-        raise ServiceError("Enter a valid email address.", code="email_invalid", field="admin_email") from exc
+        admin_email = User.objects.normalize_email(admin_email)
+    except ValueError as exc:
+        raise ServiceError(str(exc), code="email_invalid", field="admin_email") from exc
     if Hospital.objects.filter(slug=slug).exists():
         raise ServiceError(f"A hospital with slug '{slug}' already exists.", code="slug_taken", field="slug")
-    if User.objects.filter(email__iexact=admin_email).exists():
-        raise ServiceError(f"{admin_email} already has an account.", code="email_taken", field="admin_email")
 
     try:
         with transaction.atomic():
@@ -92,13 +90,10 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
                                                  first_name=admin_first_name, last_name=admin_last_name)
                     staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
     except (IntegrityError, DatabaseError) as exc:
-        # Lost a race for the same slug or email against a concurrent creation.
+        # Lost a race for the same slug against a concurrent creation.
         if Hospital.objects.filter(slug=slug).exists():
             raise ServiceError(f"A hospital with slug '{slug}' already exists.", code="slug_taken",
                                field="slug") from exc
-        if User.objects.filter(email__iexact=admin_email).exists():
-            raise ServiceError(f"{admin_email} already has an account.", code="email_taken",
-                               field="admin_email") from exc
         raise
     audit_record(action=AuditEvent.Action.HOSPITAL_ONBOARDED, target=hospital,
                  detail={"slug": slug, "admin_email": admin_email})

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
+from accounts.serializers import CanonicalEmailField
 from tenants import selectors, services
 from tenants.models import SLUG_MAX_LENGTH, Hospital
 
@@ -25,7 +26,7 @@ class HospitalSerializer(serializers.ModelSerializer):
 class HospitalOnboardSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     slug = serializers.CharField(max_length=SLUG_MAX_LENGTH)
-    admin_email = serializers.EmailField(max_length=254)
+    admin_email = CanonicalEmailField()
     admin_first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     admin_last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 

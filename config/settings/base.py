@@ -63,8 +63,6 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "dj_rest_auth",
     "dj_rest_auth.registration",
-    # Failed-login counts (django-axes): one table for every web worker, in public.
-    "axes",
     "drf_spectacular",  # OpenAPI schema at /api/schema/ (config/openapi.py)
     "drf_spectacular_sidecar",  # Swagger UI's assets served by us (/api/docs/), no CDN
     "corsheaders",  # each hospital's frontend origin (config/cors.py)
@@ -114,8 +112,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "audit.context.AuditOriginMiddleware",  # the client's address and agent, for the audit trail
-    # Last: turns an axes lockout outside our API (Django's admin) into our 429.
-    "axes.middleware.AxesMiddleware",
+    # A login refused by the attempt budget outside DRF (Django's admin): our 429 (accounts/attempts.py).
+    "accounts.middleware.LoginRefusedMiddleware",
 ]
 
 TEMPLATES = [
@@ -139,10 +137,12 @@ STATIC_ROOT = BASE_DIR / ".run" / "static"
 # AUTHENTICATION
 # ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
+# User.email is unique per hospital, not alone (a hospital is a realm); every lookup by email
+# names the hospital too (accounts.backends, UserManager.get_by_natural_key for platform staff).
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = [
-    # First: refuses locked-out logins before any password is checked (accounts/lockout.py).
-    "axes.backends.AxesStandaloneBackend",
-    # Email + password, only for users of the hospital the request is for.
+    # Email + password, only for users of the hospital the request is for; takes an attempt from the
+    # login budget before any password is checked (accounts/attempts.py).
     "accounts.backends.HospitalEmailBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -158,28 +158,12 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60 * 3)
 
-# Login lockout (django-axes, see accounts/lockout.py and README "Abuse resistance").
-# dj-rest-auth calls authenticate() directly, so this, not allauth's rate
-# limit, is what guards our login endpoint. Records live in PostgreSQL
-# (public schema), shared by every worker and kept through a Redis outage.
-AXES_HANDLER = "accounts.lockout.HospitalAxesHandler"
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)  # one account from one address
-# Ours, not axes': one account from any address (a guesser rotating addresses).
-AXES_ACCOUNT_FAILURE_LIMIT = env.int("AXES_ACCOUNT_FAILURE_LIMIT", default=3 * AXES_FAILURE_LIMIT)
-AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # never the address alone
-AXES_USERNAME_CALLABLE = "accounts.lockout.lockout_username"  # "<schema>:<email>"
-AXES_CLIENT_IP_CALLABLE = "accounts.throttles.client_ip"  # honours TRUSTED_PROXY_COUNT only
-AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
-AXES_RESET_ON_SUCCESS = True  # a successful login clears the failures of that account from that address
-# Attempts while locked are refused without being counted, so an attacker who
-# keeps trying cannot keep the owner locked out beyond one cool-off.
-AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_VERBOSE = False
-AXES_CLIENT_STR_CALLABLE = "config.logs.axes_client_str"  # its log lines name no email
-# No AccessLog of successful logins: axes would create a Django session (and a
-# sessionid cookie) per login to hash into it; the API is sessionless.
-AXES_DISABLE_ACCESS_LOG = True
+# Login attempt budget (accounts/attempts.py, README "Abuse resistance"): reserved atomically in
+# PostgreSQL (public schema) before any password is checked, shared by every worker, kept through a
+# Redis outage. The address-wide spraying limit is THROTTLE_RATES["login_failures"].
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # one account from one address
+LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=3 * LOGIN_FAILURE_LIMIT)
+LOGIN_LOCKOUT_COOLOFF = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
 
 # django-allauth: registration and email verification only; login goes
 # through dj-rest-auth and our backend.
@@ -187,7 +171,11 @@ ACCOUNT_ADAPTER = "accounts.adapters.HospitalAccountAdapter"
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
-ACCOUNT_UNIQUE_EMAIL = True
+# A hospital is a realm (ARCHITECTURE.md "Accounts"): the same address may have an account, verified,
+# at two hospitals. Uniqueness is per hospital, on accounts.User; allauth's platform-wide rule would
+# contradict it. allauth's critical check that email login needs it is filtered out in accounts/apps.py:
+# allauth's login is not used, and ours always looks an email up within one hospital.
+ACCOUNT_UNIQUE_EMAIL = False
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
@@ -317,6 +305,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_TASK_ROUTES = {
     "emails.tasks.*": {"queue": "email"},
     "tenants.tasks.*": {"queue": "maintenance"},
+    "accounts.tasks.*": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "emails-outbox-sweep": {
@@ -327,6 +316,10 @@ CELERY_BEAT_SCHEDULE = {
     "tenants-spare-pool-refill": {
         "task": "tenants.tasks.spare_pool_refill_task",
         "schedule": 300.0,
+    },
+    "accounts-login-counters-purge": {"task": "accounts.tasks.login_counters_purge_task", "schedule": 3600.0},
+    "accounts-registrations-expired-purge": {
+        "task": "accounts.tasks.registrations_expired_purge_task", "schedule": 86400.0,
     },
 }
 # Retries of a failed SMTP send: base * 2**attempt seconds, capped.
@@ -401,6 +394,5 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
         "django_guid": {"level": "WARNING"},  # a line each time an id is set or cleared
-        "axes": {"level": "WARNING"},  # failures and lockouts, not its bookkeeping on every login
     },
 }

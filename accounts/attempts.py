@@ -1,0 +1,176 @@
+"""The login attempt budget: an attempt is reserved atomically before any password is looked at.
+
+Three budgets, each a row of `LoginAttemptCounter` (public schema: every web
+worker shares them, and they hold through a Redis outage):
+
+- the account from one address (`LOGIN_FAILURE_LIMIT`, 5): the guesser is
+  stopped; the owner at home, or a colleague behind the same hospital NAT, is not.
+- the account from anywhere (`LOGIN_ACCOUNT_FAILURE_LIMIT`, 15): a guesser
+  rotating addresses is stopped too.
+- the address, across accounts (`THROTTLE_RATES["login_failures"]`, 100/hour):
+  password spraying. Generous, and only failures count, so a hospital's shared
+  address with hundreds of correct logins never meets it.
+
+There is deliberately no address-only lock of the accounts themselves.
+
+Every login takes one attempt from all three in one transaction, *before* the
+password is checked: one `INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit`
+per budget, which PostgreSQL serialises on the row. A burst of parallel guesses
+therefore gets exactly `limit` password checks; the rest are refused unchecked
+(and uncounted, so an attacker who keeps trying cannot push the lock's end
+back). If any budget is spent the transaction rolls back and nothing is taken.
+A successful login gives its attempt back (and clears the account's failures
+from that address); a failed one keeps it, as the failure.
+
+The account budgets end `LOGIN_LOCKOUT_COOLOFF` after their last counted
+failure; the address budget is a fixed window of its rate's period. Keys name
+the hospital's schema and the canonical email (accounts/addresses.py), so
+failures at hospital B never lock the account of the same address at A, and
+no spelling of an address has a budget of its own. Unknown emails have budgets
+exactly like real ones: the lockout tells nothing about who has an account.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework import exceptions, status
+
+from accounts.addresses import canonical_email_or_none
+from accounts.models import LoginAttemptCounter
+from accounts.throttles import client_ip, parse_rate
+
+KEY_MAX = 300  # LoginAttemptCounter.key
+
+
+@dataclass(frozen=True)
+class Budget:
+    key: str
+    limit: int
+    expires_at: datetime  # when the window would end if an attempt were counted now
+    refused: type[LoginRefused]
+
+
+class LoginRefused(exceptions.APIException):
+    """Raised by the authentication backend, before the password is checked.
+
+    Not a PermissionDenied, so it passes through Django's `authenticate()` to
+    DRF (a 429 with Retry-After) or, from the admin's login form, to
+    `accounts.middleware.LoginRefusedMiddleware` (the same 429).
+    """
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, wait: int) -> None:
+        super().__init__(self.message(max(1, math.ceil(wait / 60))))
+        self.wait = wait  # DRF's exception handler turns it into Retry-After
+
+    @staticmethod
+    def message(minutes: int) -> str:
+        raise NotImplementedError
+
+
+class AccountLocked(LoginRefused):
+    default_code = "account_locked"
+
+    @staticmethod
+    def message(minutes: int) -> str:
+        return f"Too many failed logins. This account is locked here; try again in {minutes} minute(s)."
+
+
+class AddressThrottled(LoginRefused):
+    default_code = "throttled"
+
+    @staticmethod
+    def message(minutes: int) -> str:
+        return f"Too many failed logins from this address. Try again in {minutes} minute(s)."
+
+
+def _account(request, email: str) -> str:
+    """"<schema>:<canonical email>", or a digest of what was typed if it is no address at all."""
+    schema = connection.schema_name
+    canonical = canonical_email_or_none(email)
+    if canonical is None:
+        canonical = "sha256:" + hashlib.sha256(email.strip().encode()).hexdigest()
+    return f"{schema}:{canonical}"
+
+
+def budgets(request, email: str) -> list[Budget]:
+    now = timezone.now()
+    account, address = _account(request, email), client_ip(request)
+    cooloff = settings.LOGIN_LOCKOUT_COOLOFF
+    found = [
+        Budget(f"account-address:{account}|{address}", settings.LOGIN_FAILURE_LIMIT, now + cooloff, AccountLocked),
+        Budget(f"account:{account}", settings.LOGIN_ACCOUNT_FAILURE_LIMIT, now + cooloff, AccountLocked),
+    ]
+    rate = settings.THROTTLE_RATES.get("login_failures")
+    if rate:
+        limit, period = parse_rate(rate)
+        window_end = (int(now.timestamp()) // period + 1) * period
+        found.append(Budget(f"address:{connection.schema_name}:{address}", limit,
+                            datetime.fromtimestamp(window_end, tz=now.tzinfo), AddressThrottled))
+    return [b if len(b.key) <= KEY_MAX else
+            Budget("sha256:" + hashlib.sha256(b.key.encode()).hexdigest(), b.limit, b.expires_at, b.refused)
+            for b in found]
+
+
+_TAKE = f"""
+    INSERT INTO {LoginAttemptCounter._meta.db_table} AS c (key, count, expires_at)
+    VALUES (%(key)s, 1, %(expires_at)s)
+    ON CONFLICT (key) DO UPDATE
+       SET count = CASE WHEN c.expires_at <= %(now)s THEN 1 ELSE c.count + 1 END,
+           expires_at = EXCLUDED.expires_at
+     WHERE c.expires_at <= %(now)s OR c.count < %(limit)s
+    RETURNING c.count
+"""
+
+
+class _Spent(Exception):
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+
+@dataclass
+class Reservation:
+    budgets: list[Budget]
+
+    def refund(self) -> None:
+        """The password was right: the attempt was no failure."""
+        now = timezone.now()
+        account_address, *others = self.budgets
+        # A successful login clears the account's failures from this address only: the
+        # owner logging in from home must not wipe what a guesser elsewhere has spent.
+        LoginAttemptCounter.objects.filter(key=account_address.key).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {LoginAttemptCounter._meta.db_table} SET count = count - 1 "
+                "WHERE key = ANY(%s) AND count > 0 AND expires_at > %s", [[b.key for b in others], now])
+
+
+def attempt_reserve(request, email: str) -> Reservation:
+    """Takes one attempt from every budget of this login, or raises the refusal of the first one spent."""
+    found = budgets(request, email)
+    now = timezone.now()
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            for budget in found:
+                cursor.execute(_TAKE, {"key": budget.key, "expires_at": budget.expires_at, "now": now,
+                                       "limit": budget.limit})
+                if cursor.fetchone() is None:
+                    raise _Spent(budget)  # rolls back what the others took
+    except _Spent as spent:
+        ends = (LoginAttemptCounter.objects.filter(key=spent.budget.key)
+                .values_list("expires_at", flat=True).first()) or spent.budget.expires_at
+        raise spent.budget.refused(math.ceil((ends - timezone.now()).total_seconds())) from None
+    return Reservation(found)
+
+
+def counters_purge() -> int:
+    """Deletes the counters whose window has ended (beat runs it); returns how many."""
+    deleted, _ = LoginAttemptCounter.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

@@ -1,0 +1,16 @@
+from celery import shared_task
+
+from accounts.attempts import counters_purge
+from accounts.services import registrations_expired_purge
+
+
+@shared_task
+def login_counters_purge_task() -> int:
+    """Drops the login budget's counters whose window has ended (an expired counter counts as zero anyway)."""
+    return counters_purge()
+
+
+@shared_task
+def registrations_expired_purge_task() -> int:
+    """Frees the addresses of self-registrations left unverified past the verification window."""
+    return registrations_expired_purge()
