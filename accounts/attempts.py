@@ -38,6 +38,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import exceptions, status
 
@@ -140,20 +141,28 @@ class Reservation:
     budgets: list[Budget]
 
     def refund(self) -> None:
-        """The password was right: the attempt was no failure."""
+        """The password was right: the attempt was no failure.
+
+        One single-row statement per budget, in the order they were taken, each
+        its own transaction: a refund never holds one counter while waiting for
+        another, so it cannot deadlock with a reservation.
+        """
         now = timezone.now()
         account_address, *others = self.budgets
         # A successful login clears the account's failures from this address only: the
         # owner logging in from home must not wipe what a guesser elsewhere has spent.
         LoginAttemptCounter.objects.filter(key=account_address.key).delete()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {LoginAttemptCounter._meta.db_table} SET count = count - 1 "
-                "WHERE key = ANY(%s) AND count > 0 AND expires_at > %s", [[b.key for b in others], now])
+        for budget in others:
+            LoginAttemptCounter.objects.filter(key=budget.key, count__gt=0, expires_at__gt=now).update(
+                count=F("count") - 1)
 
 
 def attempt_reserve(request, email: str) -> Reservation:
-    """Takes one attempt from every budget of this login, or raises the refusal of the first one spent."""
+    """Takes one attempt from every budget of this login, or raises the refusal of the first one spent.
+
+    The budgets are always taken in the same order (account and address, account, address), so two
+    reservations that share counters lock them in the same order and never deadlock.
+    """
     found = budgets(request, email)
     now = timezone.now()
     try:

@@ -193,7 +193,8 @@ def test_production_settings_refuse_to_start_without_their_variables():
 def test_check_deploy_has_nothing_to_say():
     result = run(["manage.py", "check", "--deploy", "--fail-level", "DEBUG"], production_env())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "System check identified no issues (0 silenced).", result.stdout
+    # The one silenced check is auth.W004 (a hospital is a realm: config/settings/base.py).
+    assert result.stdout.strip() == "System check identified no issues (1 silenced).", result.stdout
     assert "WARNING" not in result.stderr and "Warning" not in result.stderr, result.stderr
 
 

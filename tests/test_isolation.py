@@ -107,22 +107,30 @@ def test_email_verification_key_of_a_does_nothing_on_b(api_a, api_b, mail_sink):
     assert api_a.post("/accounts/registration/verify-email/", json={"key": key}).status_code == 200
 
 
-def test_registering_an_existing_email_anywhere_changes_nothing_and_looks_normal(api_a, api_b, user_a, mail_sink):
-    fresh = api_b.post("/accounts/registration/", json={
+def test_registering_an_existing_email_changes_nothing_and_looks_normal(api_a, api_b, user_a, mail_sink):
+    fresh = api_a.post("/accounts/registration/", json={
         "email": unique_email("fresh"), "password1": PASSWORD, "password2": PASSWORD})
-    users_before = User.objects.count()
-    for api, email in ((api_b, user_a.email.upper()), (api_a, user_a.email)):
-        again = api.post("/accounts/registration/", json={
+    for email in (user_a.email.upper(), user_a.email):
+        again = api_a.post("/accounts/registration/", json={
             "email": email, "password1": "Hijack-attempt-77", "password2": "Hijack-attempt-77",
             "first_name": "Mallory"})
         assert again.status_code == fresh.status_code == 201
         assert again.json() == fresh.json()
-    assert User.objects.count() == users_before
+    assert User.objects.filter(email=user_a.email).count() == 1
     user_a.refresh_from_db()
     assert user_a.hospital.slug == "alpha" and user_a.first_name == "Ann" and user_a.check_password(PASSWORD)
-    # The owner is told, with a link to reset at their own hospital.
+    # The owner is told, with a link to reset at their hospital.
     notices = [m for m in mail_sink.wait_for(user_a.email, count=2) if "already" in m.text]
     assert len(notices) == 2 and all("alpha.localhost" in m.text for m in notices)
+
+    # At another hospital the address is free: a separate account of B, and A's is untouched.
+    at_b = api_b.post("/accounts/registration/", json={
+        "email": user_a.email, "password1": "Beta-own-pass-77", "password2": "Beta-own-pass-77"})
+    assert at_b.status_code == 201 and at_b.json() == fresh.json()
+    assert sorted(User.objects.filter(email=user_a.email).values_list("hospital__slug", flat=True)) == \
+        ["alpha", "beta"]
+    user_a.refresh_from_db()
+    assert user_a.check_password(PASSWORD)
 
 
 def test_platform_token_is_rejected_on_a_hospital(api_for, api_a, platform_user):

@@ -194,7 +194,7 @@ def test_two_concurrent_creations_of_one_slug_give_one_hospital(platform_api, pl
     for thread in threads:
         thread.join()
     assert sorted(r.status_code for r in results) == [201, 400], [r.text for r in results]
-    assert [r for r in results if r.status_code == 400][0].json()["code"] == "slug_taken"
+    assert [r for r in results if r.status_code == 400][0].json()["code"] == "slug_taken", [r.text for r in results]
     assert Hospital.objects.filter(slug=slug).count() == 1
 
 
