@@ -12,6 +12,8 @@
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
+#   make bench-enumeration  registration / password reset answer times, known vs unknown email
+#                     (BENCH_ARGS="--samples 2" is a smoke run)
 #   make lock         re-lock requirements/*.txt from requirements/*.in
 #   make clean-data   stop the embedded PostgreSQL and Redis and delete .run/
 
@@ -35,7 +37,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run dev test browser-test bench bench-provisioning bench-patients lock clean-data
+.PHONY: install run dev test browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
 
 install: $(STAMP)
 
@@ -68,6 +70,9 @@ bench-provisioning: install
 
 bench-patients: install
 	$(VENV_PYTHON) bench/patients.py $(BENCH_ARGS)
+
+bench-enumeration: install
+	$(VENV_PYTHON) bench/enumeration_timing.py $(BENCH_ARGS)
 
 lock:
 	$(CHECK_PYTHON)
