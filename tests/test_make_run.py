@@ -198,9 +198,13 @@ def drive(clients: list[Client], total: int) -> Counter:
 
     def run(client: Client, n: int) -> None:
         for _ in range(n):
-            kind, response = client.step()
+            try:
+                kind, response = client.step()
+                outcome = kind, response.status_code
+            except requests.RequestException as exc:  # unanswered (runserver resets connections under load)
+                outcome = "unanswered", type(exc).__name__
             with lock:
-                counts[kind, response.status_code] += 1
+                counts[outcome] += 1
 
     threads = [threading.Thread(target=run, args=(c, n)) for c, n in zip(clients, share, strict=True)]
     for thread in threads:
