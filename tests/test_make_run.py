@@ -45,8 +45,8 @@ WORKER_CONCURRENCY = int(devstack.commands.CELERY_WORKER[devstack.commands.CELER
 # Each pool thread keeps one connection; +1 for the worker's main thread, whose startup
 # (Django's checks, the tenant-aware app) may keep one open.
 WORKER_BOUND = WORKER_CONCURRENCY + 1
-# Beat only publishes; +1 for the same startup allowance.
-BEAT_BOUND = 1
+# Beat only publishes (its schedule is a file): none of its own, +1 for the same startup allowance.
+BEAT_BOUND = 0 + 1
 SEQUENTIAL, CONCURRENT, CLIENTS = 3000, 2000, 16
 LOGIN_SHARE, REFRESH_SHARE = 0.01, 0.05  # Argon2 makes logins ~100x dearer than reads
 APP = {"web": "make-run-web", "worker": "make-run-worker", "beat": "make-run-beat"}
@@ -116,7 +116,8 @@ def make_run(django_db_setup, mail_sink, tmp_path_factory):
                    WEB_CONCURRENCY=str(WORKERS), GUNICORN_THREADS=str(THREADS))
 
     def env_of(role: str, make_env) -> dict:
-        return make_env({**environ, "DATABASE_URL": f"{database}&application_name={quote(APP[role])}"})
+        separator = "&" if "?" in database else "?"
+        return make_env({**environ, "DATABASE_URL": f"{database}{separator}application_name={quote(APP[role])}"})
 
     web_env = env_of("web", devstack.web_env)
     assert web_env["DJANGO_SETTINGS_MODULE"] == "config.settings.local"
