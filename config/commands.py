@@ -40,5 +40,6 @@ def celery_beat(schedule: str) -> tuple[str, ...]:
     return ("-m", "celery", "-A", "tasks", "beat", "--loglevel=INFO", "--schedule", schedule)
 
 
-# Production web server; `make run` serves with runserver instead (autoreload, DEBUG).
+# The web server of production and of `make run` (scripts/devstack.py adds a loopback --bind);
+# `make dev` serves with runserver instead, for its autoreload.
 WEB = ("-m", "gunicorn", "--config", "config/gunicorn.py", "config.wsgi")

@@ -1,6 +1,7 @@
 """Development supervisor: local PostgreSQL, Redis (+ mail sink, Celery) around Django.
 
-    python scripts/devstack.py run            # db + redis + mail sink + migrate + worker + beat + runserver
+    python scripts/devstack.py run            # db + redis + mail sink + migrate + worker + beat + gunicorn
+    python scripts/devstack.py dev            # the same with runserver (autoreload), connections per request
     python scripts/devstack.py test -- -x -k foo   # db + redis + pytest
     python scripts/devstack.py stop           # stop the embedded PostgreSQL and Redis of .run/
 
@@ -16,7 +17,7 @@ answers PING and stopped on exit only by the process that started it. While it
 is up its URL is in .run/broker_url, where the settings find it.
 
 Every child runs in its own process group; on exit (normal, error, Ctrl-C,
-SIGTERM, SIGHUP) the application children (runserver, beat, worker) are stopped
+SIGTERM, SIGHUP) the application children (web server, beat, worker) are stopped
 first, then the servers we started (Redis, mail sink), then the database.
 """
 
@@ -48,6 +49,8 @@ DB_NAME = "hospital"
 CHILD_STOP_TIMEOUT = 10.0  # seconds between the polite signal and SIGKILL
 REDIS_START_TIMEOUT = 10.0
 UNIX_SOCKET_PATH_MAX = 100  # sun_path holds 107 characters; keep a margin
+# `make run`'s gunicorn processes: a laptop's share, not config/gunicorn.py's 2 * cores + 1.
+LOCAL_WEB_CONCURRENCY = "2"
 
 
 def say(message: str) -> None:
@@ -167,7 +170,7 @@ class Stack:
 
     def __init__(self):
         # Each child leads its own process group. Application processes
-        # (runserver, worker, beat, pytest, steps) are stopped before the
+        # (web server, worker, beat, pytest, steps) are stopped before the
         # servers they talk to (Redis, mail sink).
         self.children = []
         self.services = []
@@ -186,7 +189,7 @@ class Stack:
             first = exc.signum
         if first == signal.SIGHUP:
             first = signal.SIGTERM
-        stop_children(list(reversed(self.children)), first)  # runserver, beat, worker
+        stop_children(list(reversed(self.children)), first)  # web server, beat, worker
         self.children.clear()
         stop_children(self.services, first)  # Redis, mail sink
         self.services.clear()
@@ -460,31 +463,42 @@ def ensure_mail_sink(stack: Stack) -> None:
 # Commands
 
 
-def django_env() -> dict:
+def django_env(environ=None) -> dict:
     """The environment for Django children: local settings unless chosen otherwise (as manage.py)."""
-    env = dict(os.environ)
+    env = dict(os.environ if environ is None else environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     return env
+
+
+def web_env(environ=None) -> dict:
+    env = django_env(environ)
+    env.setdefault("WEB_CONCURRENCY", LOCAL_WEB_CONCURRENCY)
+    return env
+
+
+def web_command(port: int | str) -> list[str]:
+    """`make run`'s web server: gunicorn with config/gunicorn.py, as compose runs it, on loopback only.
+
+    tests/test_make_run.py starts exactly this (with web_env) to hold its PostgreSQL connections to a bound.
+    """
+    return [sys.executable, *commands.WEB, "--bind", f"127.0.0.1:{port}"]
+
+
+def celery_commands(schedule: Path) -> dict[str, list[str]]:
+    """`make run`'s Celery processes: one worker for every queue, and beat."""
+    return {"celery worker": [sys.executable, *commands.CELERY_WORKER],
+            "celery beat": [sys.executable, *commands.celery_beat(str(schedule))]}
 
 
 def start_celery(stack: Stack) -> None:
     """A Celery worker and beat; SIGTERM gives the worker a warm shutdown."""
     say("starting Celery worker and beat")
-    stack.spawn(
-        "celery worker",
-        [sys.executable, *commands.CELERY_WORKER],
-        stop_signal=signal.SIGTERM,
-        env=django_env(),
-    )
-    stack.spawn(
-        "celery beat",
-        [sys.executable, *commands.celery_beat(str(BEAT_SCHEDULE))],
-        stop_signal=signal.SIGTERM,
-        env=django_env(),
-    )
+    for name, argv in celery_commands(BEAT_SCHEDULE).items():
+        stack.spawn(name, argv, stop_signal=signal.SIGTERM, env=django_env())
 
 
-def cmd_run(stack: Stack, args) -> int:
+def start_stack(stack: Stack) -> None:
+    """Everything but the web server: servers, migrations, the demo hospital, Celery."""
     ensure_database(stack)
     ensure_broker(stack)
     ensure_mail_sink(stack)
@@ -492,16 +506,37 @@ def cmd_run(stack: Stack, args) -> int:
         stack.run_step(" ".join(step[1:3]), [sys.executable, *step])
     stack.run_step("bootstrap_demo", [sys.executable, "manage.py", "bootstrap_demo"])
     start_celery(stack)
-    address = f"127.0.0.1:{os.environ.get('PORT') or 8000}"
-    say(f"starting runserver on http://{address}/ (Ctrl-C stops everything)")
-    stack.spawn("runserver", [sys.executable, "manage.py", "runserver", address], env=django_env())
-    name, returncode = stack.wait_any()
-    if name == "runserver":
-        say(f"runserver exited with code {returncode}")
+
+
+def serve(stack: Stack, name: str, argv: list[str], env: dict) -> int:
+    """Runs the web server until it or any other child exits."""
+    stack.spawn(name, argv, env=env)
+    ended, returncode = stack.wait_any()
+    if ended == name:
+        say(f"{name} exited with code {returncode}")
         return returncode
     # A half stack (no worker, no beat, no broker) is confusing: stop it all.
-    say(f"error: {name} exited unexpectedly with code {returncode}; stopping everything")
+    say(f"error: {ended} exited unexpectedly with code {returncode}; stopping everything")
     return 128 - returncode if returncode < 0 else returncode or 1  # -N: killed by signal N
+
+
+def cmd_run(stack: Stack, args) -> int:
+    start_stack(stack)
+    port = os.environ.get("PORT") or 8000
+    env = web_env()
+    say(f"starting gunicorn ({env['WEB_CONCURRENCY']} processes) on http://127.0.0.1:{port}/ "
+        "(Ctrl-C stops everything)")
+    return serve(stack, "gunicorn", web_command(port), env)
+
+
+def cmd_dev(stack: Stack, args) -> int:
+    start_stack(stack)
+    address = f"127.0.0.1:{os.environ.get('PORT') or 8000}"
+    # runserver never closes a request thread's connection: persistent ones would pile up
+    # until PostgreSQL refuses clients, so here each request closes its own.
+    env = {**django_env(), "DB_CONN_MAX_AGE": "0"}
+    say(f"starting runserver (autoreload) on http://{address}/ (Ctrl-C stops everything)")
+    return serve(stack, "runserver", [sys.executable, "manage.py", "runserver", address], env)
 
 
 def cmd_test(stack: Stack, args) -> int:
@@ -526,8 +561,11 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
-        "run", help="database, Redis, mail sink, migrations, Celery worker and beat, runserver"
+        "run", help="database, Redis, mail sink, migrations, Celery worker and beat, gunicorn"
     ).set_defaults(func=cmd_run)
+    sub.add_parser(
+        "dev", help="the same as run, with runserver (autoreload) and a connection per request"
+    ).set_defaults(func=cmd_dev)
     test = sub.add_parser("test", help="database, then pytest with the arguments after --")
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)

