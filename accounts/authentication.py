@@ -1,7 +1,21 @@
 from dj_rest_auth.jwt_auth import JWTCookieAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.authentication import CSRFCheck
+from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
 from accounts.tenancy import token_belongs_here, user_belongs_here
+
+
+def csrf_enforce(request) -> None:
+    """Django's CSRF check (the csrftoken cookie and the X-CSRFToken header); a failure is a 403 csrf_failed.
+
+    For requests a browser authenticates by cookie: it sends them on its own, also for a page on a sibling
+    hospital subdomain (same site, so SameSite=Lax does not stop it), which cannot read our csrftoken.
+    """
+    check = CSRFCheck(lambda request: None)
+    check.process_request(request)  # reads the csrftoken cookie
+    reason = check.process_view(request, None, (), {})
+    if reason:
+        raise PermissionDenied(f"CSRF check failed: {reason}", code="csrf_failed")
 
 
 class HospitalJWTAuthentication(JWTCookieAuthentication):
@@ -19,3 +33,6 @@ class HospitalJWTAuthentication(JWTCookieAuthentication):
         if not (token_belongs_here(token, request) and user_belongs_here(user, request)):
             raise AuthenticationFailed("Token is invalid or expired", code="token_not_valid")
         return result
+
+    def enforce_csrf(self, request) -> None:
+        csrf_enforce(request)  # dj-rest-auth's check, answered like every other CSRF failure

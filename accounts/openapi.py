@@ -97,7 +97,8 @@ class LogoutViewExtension(OpenApiViewExtension):
                         post={"request": RefreshRequestSerializer, "responses": DetailSerializer,
                               "summary": "Log out: blacklist the refresh token, clear the cookies",
                               "description": "The refresh token comes from the body, else the "
-                                             "`hospital-refresh` cookie; none: 400 `refresh_missing`."})
+                                             "`hospital-refresh` cookie (then with the `X-CSRFToken` header, "
+                                             "else 403 `csrf_failed`); none: 400 `refresh_missing`."})
 
 
 class PasswordChangeViewExtension(OpenApiViewExtension):
@@ -118,8 +119,10 @@ class TokenRefreshViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.TokenRefreshView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, post={"request": RefreshRequestSerializer,
-                                                 "responses": RefreshResponseSerializer})
+        return with_schema(self.target_class, post={
+            "request": RefreshRequestSerializer, "responses": RefreshResponseSerializer,
+            "description": "The refresh token comes from the body, else the `hospital-refresh` cookie (then "
+                           "with the `X-CSRFToken` header, else 403 `csrf_failed`). It rotates."})
 
 
 class TokenVerifyViewExtension(OpenApiViewExtension):

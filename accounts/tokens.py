@@ -3,8 +3,10 @@ import logging
 import uuid
 
 import jwt
+from dj_rest_auth.app_settings import api_settings as rest_auth_settings
 from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -39,26 +41,60 @@ class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
         return token
 
 
+def refresh_token_from(request) -> tuple[object, bool]:
+    """The refresh token a request presents, and whether it came from the cookie (else from the body).
+
+    The body wins, as in dj-rest-auth: native apps and scripts send it there, browsers keep it in the cookie.
+    """
+    data = request.data if isinstance(request.data, dict) else {}
+    if data.get("refresh") not in (None, ""):
+        return data["refresh"], False
+    return request.COOKIES.get(rest_auth_settings.JWT_AUTH_REFRESH_COOKIE), True
+
+
+def refresh_token_here(raw, request) -> RefreshToken:
+    """The refresh token `raw`, if it may be used at the request's hospital; else InvalidToken.
+
+    Every refusal is the same 401 (malformed, expired, rotated away, another hospital's), and the hospital
+    claim is checked before the blacklist: a token of another hospital gets exactly an invalid token's answer.
+    A rotated-away token still proves that a copy exists wherever it shows up, so its family is revoked
+    even at another hospital, and recorded in the trail of the token's own hospital.
+    """
+    try:
+        claims = UntypedToken(raw)  # signature and expiry: whose token is it?
+    except TokenError as exc:
+        raise InvalidToken() from exc
+    if not token_belongs_here(claims, request):
+        refresh_token_reuse_revoke(raw=raw, elsewhere=True)
+        raise InvalidToken()
+    try:
+        return RefreshToken(raw)  # its type and the blacklist
+    except TokenError as exc:
+        refresh_token_reuse_revoke(raw=raw)
+        raise InvalidToken() from exc
+
+
 class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
-    """Refresh from the cookie (or the body), only on the hospital the token names."""
+    """Refresh from the body (or else the cookie), only on the hospital the token names."""
+
+    def extract_refresh_token(self):
+        raw, _ = refresh_token_from(self.context["request"])
+        if raw is None:
+            raise InvalidToken("No valid refresh token found.")
+        return raw
 
     def validate(self, attrs):
-        raw = self.extract_refresh_token()
-        try:
-            token = RefreshToken(raw)
-        except TokenError:
-            refresh_token_reuse_revoke(raw=raw)
-            raise
-        ensure_token_belongs_here(token, self.context["request"])
+        refresh_token_here(self.extract_refresh_token(), self.context["request"])
         return super().validate(attrs)
 
 
-def refresh_token_reuse_revoke(*, raw: str) -> bool:
+def refresh_token_reuse_revoke(*, raw: str, elsewhere: bool = False) -> bool:
     """A genuine refresh token that was already rotated away (or logged out) is presented again.
 
     Either the client or a thief holds a copy; we cannot tell which, so the
-    whole family (every token descending from that login) is revoked.
-    Returns whether that happened.
+    whole family (every token descending from that login) is revoked, and the
+    event goes to the trail of the token's hospital (`elsewhere`: presented at
+    another one). Returns whether that happened.
     """
     try:
         token = UntypedToken(raw)  # signature and expiry only, not the blacklist
@@ -67,10 +103,23 @@ def refresh_token_reuse_revoke(*, raw: str) -> bool:
     if token.get("token_type") != "refresh" or not BlacklistedToken.objects.filter(token__jti=token["jti"]).exists():
         return False
     revoked = refresh_tokens_revoke(user_id=int(token["user_id"]), family=token.get(FAMILY_CLAIM))
-    audit_record(action=AuditEvent.Action.REFRESH_TOKEN_REUSED, target_type="accounts.user",
-                 target_id=token["user_id"], detail={"revoked_tokens": revoked})
     logger.warning("Refresh token reuse for user %s: revoked %s token(s) of its family", token["user_id"], revoked)
+    schema = _home_schema(token)
+    if schema is None:  # its hospital is gone: nowhere to record it but the log
+        return True
+    with schema_context(schema):
+        audit_record(action=AuditEvent.Action.REFRESH_TOKEN_REUSED, target_type="accounts.user",
+                     target_id=token["user_id"],
+                     detail={"revoked_tokens": revoked, **({"presented_elsewhere": True} if elsewhere else {})})
     return True
+
+
+def _home_schema(token) -> str | None:
+    """The schema of the hospital a token was issued for (public: the platform's), if it still exists."""
+    hospital_id = token.get(HOSPITAL_CLAIM)
+    if hospital_id is None:
+        return get_public_schema_name()
+    return get_tenant_model().objects.filter(pk=hospital_id).values_list("schema_name", flat=True).first()
 
 
 def refresh_tokens_revoke(*, user_id: int, family: str | None = None) -> int:

@@ -15,18 +15,18 @@ from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
 
 from accounts import services
+from accounts.authentication import csrf_enforce
 from accounts.serializers import ResendEmailVerificationSerializer
 from accounts.tenancy import request_hospital_id
 from accounts.tokens import (
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
-    refresh_token_reuse_revoke,
-    token_belongs_here,
+    refresh_token_from,
+    refresh_token_here,
 )
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -112,36 +112,52 @@ class ResendEmailVerificationView(registration.ResendEmailVerificationView):
         return EmailAddress.objects.filter(user__hospital_id=request_hospital_id(self.request))
 
 
-class LogoutView(rest_auth.LogoutView):
-    """Blacklists the refresh token (from its cookie, or the body) and clears the cookies.
+def presented_refresh_token(request):
+    """The refresh token of a logout or refresh: from the body as is, from the cookie only with the CSRF header.
 
-    A refresh token of another hospital is refused and left untouched.
+    The browser sends our cookies on its own, also for a page on a sibling hospital subdomain (same site),
+    which could otherwise log its visitor out here or rotate their tokens. A token in the body (native apps,
+    scripts) is one such a page cannot know, so it needs no CSRF token.
+    """
+    raw, from_cookie = refresh_token_from(request)
+    cookies = (rest_auth_settings.JWT_AUTH_COOKIE, rest_auth_settings.JWT_AUTH_REFRESH_COOKIE)
+    if from_cookie and any(name in request.COOKIES for name in cookies):  # a logout clears them both
+        csrf_enforce(request)
+    return raw
+
+
+class LogoutView(rest_auth.LogoutView):
+    """Blacklists the refresh token (from the body, or its cookie with the CSRF header) and clears the cookies.
+
+    A refresh token of another hospital is refused like an invalid one (see accounts.tokens.refresh_token_here).
     """
 
     def logout(self, request):
-        data = request.data if isinstance(request.data, dict) else {}
-        raw = data.get("refresh") or request.COOKIES.get(rest_auth_settings.JWT_AUTH_REFRESH_COOKIE)
+        raw = presented_refresh_token(request)
         if not raw:
             response = Response(error_body("No refresh token in the cookie or the body.", "refresh_missing"),
                                 status=status.HTTP_400_BAD_REQUEST)
         else:
             try:
-                token = RefreshToken(raw)
-                if not token_belongs_here(token, request):
-                    raise TokenError("Token is invalid or expired")
+                token = refresh_token_here(raw, request)
+            except InvalidToken as exc:
+                response = Response(error_body(exc.detail["detail"], str(exc.detail["code"])),
+                                    status=status.HTTP_401_UNAUTHORIZED)
+            else:
                 token.blacklist()
                 audit_record(action=AuditEvent.Action.LOGOUT, target_type="accounts.user",
                              target_id=token.get("user_id", ""))
                 response = Response({"detail": "Successfully logged out."})
-            except TokenError as exc:
-                refresh_token_reuse_revoke(raw=raw)
-                response = Response(error_body(str(exc), "token_not_valid"), status=status.HTTP_401_UNAUTHORIZED)
         unset_jwt_cookies(response)
         return response
 
 
 class TokenRefreshView(get_refresh_view()):
     serializer_class = HospitalTokenRefreshSerializer
+
+    def post(self, request, *args, **kwargs):
+        presented_refresh_token(request)  # the CSRF check, for a token from the cookie
+        return super().post(request, *args, **kwargs)
 
 
 class TokenVerifyView(SimpleJWTVerifyView):

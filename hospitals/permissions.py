@@ -46,6 +46,10 @@ def patient_perms(staff: StaffMember, patient: Patient) -> frozenset[str]:
         return ALL_PATIENT_PERMS
     checker = ObjectPermissionChecker(staff.user)
     perms = set(checker.get_user_perms(patient))
+    if staff.role == StaffMember.Role.RECEPTIONIST:
+        # The role caps the grants: whatever a receptionist still holds from an earlier role
+        # (e.g. an account re-invited as receptionist), it sees demographics only.
+        return frozenset(perms & {VIEW})
     if patient.department_id and DEPARTMENT_PATIENTS in checker.get_user_perms(
             Department(pk=patient.department_id)):
         perms |= {VIEW, CLINICAL}

@@ -9,7 +9,8 @@ from hospitals.permissions import DEPARTMENT_PATIENTS, VIEW
 
 
 def patient_list(*, staff: StaffMember, search: str = "", department_id: int | None = None) -> QuerySet[Patient]:
-    """The patients `staff` may view: guardian grants on patients, plus the patients of departments it heads.
+    """The patients `staff` may view: guardian grants on patients, plus the patients of departments it heads
+    (never for a receptionist: a headship is clinical, see hospitals.services.department_set_head).
 
     A constant number of queries whatever the number of rows: guardian's helper gives a subquery.
     """
@@ -17,9 +18,10 @@ def patient_list(*, staff: StaffMember, search: str = "", department_id: int | N
     if not staff.is_admin:
         granted = get_objects_for_user(staff.user, f"hospitals.{VIEW}", patients, use_groups=False,
                                        with_superuser=False, accept_global_perms=False)
-        headed = list(get_objects_for_user(staff.user, f"hospitals.{DEPARTMENT_PATIENTS}", Department,
-                                           use_groups=False, with_superuser=False, accept_global_perms=False)
-                      .values_list("pk", flat=True))  # a handful at most: one small query
+        headed = [] if staff.role == StaffMember.Role.RECEPTIONIST else list(
+            get_objects_for_user(staff.user, f"hospitals.{DEPARTMENT_PATIENTS}", Department, use_groups=False,
+                                 with_superuser=False, accept_global_perms=False)
+            .values_list("pk", flat=True))  # a handful at most: one small query
         # Most staff head nothing: then the grants alone are the list, one semi-join.
         patients = (patients.filter(Q(pk__in=granted.values("pk")) | Q(department_id__in=headed))
                     if headed else granted)

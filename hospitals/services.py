@@ -154,6 +154,13 @@ def department_update(*, department: Department, **fields) -> Department:
 
 
 def department_set_head(*, department: Department, head: StaffMember | None) -> None:
+    """Moves the head's grant over the department's patients (and their clinical records) to `head`.
+
+    That grant is clinical, so a head holds a clinical role: a receptionist is refused, as on care teams.
+    """
+    if head is not None and head.role == StaffMember.Role.RECEPTIONIST:
+        raise ServiceError("A department head sees its patients' clinical records; receptionists cannot head one.",
+                           code="receptionist_not_clinical", field="head")
     if department.head is not None:
         remove_perm(perms.DEPARTMENT_PATIENTS, department.head.user, department)
         audit_record(action=AuditEvent.Action.PERMISSION_REVOKED, target=department,
@@ -190,10 +197,18 @@ def staff_member_update(*, staff: StaffMember, **fields) -> StaffMember:
 
 
 def _role_grants_move(*, staff: StaffMember, old_role: str) -> None:
+    """Moves the grants that follow the role. Becoming a receptionist is refused while the member still
+    holds a clinical place (a care team, a department's headship): the admin takes them off it, or names
+    another head, first. Refused rather than done silently, so that no department is left without a head
+    and no patient without its carer unnoticed.
+    """
     receptionist = StaffMember.Role.RECEPTIONIST
     if staff.role == receptionist and staff.care_teams.exists():
         raise ServiceError("Receptionists are on no care team: take this member off theirs first.",
                            code="on_care_teams", field="role")
+    if staff.role == receptionist and Department.objects.filter(head=staff).exists():
+        raise ServiceError("Receptionists head no department: name another head of theirs first.",
+                           code="heads_department", field="role")
     for membership in staff.care_teams.select_related("patient"):
         for codename in care_team_grants(old_role) - care_team_grants(staff.role):
             remove_perm(codename, staff.user, membership.patient)

@@ -91,3 +91,32 @@ def test_platform_events_live_in_public_for_platform_staff(api_for, platform_use
         assert AuditEvent.objects.filter(action="hospital_onboarded", detail__slug=slug).exists()
     hospital_token = api_a.login(user_a.email).json()["access"]
     assert api_for(None).get("/api/platform/audit/", token=hospital_token).status_code == 401
+
+
+BAD_FILTERS = [(name, value) for name in ("since", "until") for value in (
+    "2026-13-01T00:00:00", "2026-02-30T00:00:00", "2026-01-01T25:00:00", "0000-01-01T00:00:00",
+    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00\x00", "yesterday")] + [
+    ("actor", "\x00"), ("actor", "a\x00@example.org"), ("actor", "x" * 300), ("action", "\x00"),
+    ("action", "nope")]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_FILTERS)
+def test_invalid_filters_are_a_json_400_naming_the_parameter(api_for, hospital_a, platform_user, name, value):
+    """Issue 11, #6: impossible dates, NUL characters and unknown actions were 500s."""
+    hospital_admin, _ = admin_api(api_for, hospital_a)
+    platform = api_for(None)
+    platform.login(platform_user.email)
+    for api, path in ((hospital_admin, "/api/audit/"), (platform, "/api/platform/audit/")):
+        response = api.get(path, params={name: value})
+        assert response.status_code == 400, (path, name, value, response.text)
+        body = response.json()
+        assert body["code"] == "invalid" and list(body["fields"]) == [name], body
+
+
+def test_valid_and_empty_filters_still_filter(api_for, hospital_a):
+    api, admin = admin_api(api_for, hospital_a)
+    assert {e["action"] for e in events(api, actor=str(admin.pk))} == {"login_succeeded"}
+    assert events(api, actor=admin.email.upper(), action="login_succeeded", since="2000-01-01",
+                  until="2999-01-01T00:00:00+02:00")
+    assert not events(api, actor=admin.email, until="2000-01-01T00:00:00Z")
+    assert events(api, actor=admin.email, since="", until=" ", action="")  # an empty filter is no filter

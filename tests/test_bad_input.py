@@ -1,12 +1,17 @@
 """Bad input gets a clear JSON 4xx, never a 500, and nothing is half-done."""
+import json
 from datetime import timedelta
 
 import jwt
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django_tenants.utils import tenant_context
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from accounts.services import user_create_verified
+from hospitals.models import StaffMember
+from hospitals.services import staff_member_create
 from tests.support import PASSWORD, unique_email
 
 User = get_user_model()
@@ -136,3 +141,79 @@ def test_cookie_writes_need_the_csrf_header(api_a, user_a):
 
 def test_logout_without_a_refresh_token_is_a_clear_400(api_a):
     assert_json_error(api_a.post("/accounts/logout/", json={}), 400, "refresh_missing")
+
+
+# Hostile JSON (issue 11, #5): the parser refuses it for every endpoint, before any view or serializer.
+DEEP = "[" * 2000 + "]" * 2000  # deeper than Python's stack: a RecursionError in json
+HOSTILE_BODIES = {
+    "deep_array": DEEP,
+    "very_deep_array": "[" * 100_000 + "]" * 100_000,
+    "deep_object": '{"a": ' * 3000 + "1" + "}" * 3000,
+    # Parses, but deep enough to reach a serializer's or the renderer's recursion.
+    "deep_in_a_field": '{"email": ' + "[" * 900 + "]" * 900 + ', "password": "x", "refresh": 1}',
+    "beyond_float_range": '{"email": 1e999999, "password": "x", "refresh": -1e999}',
+    "integer_beyond_python_limit": '{"email": ' + "9" * 5000 + ', "password": "x"}',
+}
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/registration/", "/accounts/password/reset/",
+                                  "/accounts/token/refresh/", "/accounts/token/verify/", "/accounts/logout/"])
+@pytest.mark.parametrize("name", HOSTILE_BODIES)
+def test_hostile_json_is_a_json_400_without_logging_in(api_a, path, name):
+    response = api_a.post(path, data=HOSTILE_BODIES[name].encode(), headers={"Content-Type": "application/json"})
+    assert_json_error(response, 400, "parse_error")
+
+
+def test_hostile_json_is_a_json_400_on_the_workspace_and_the_platform(api_for, hospital_a, platform_user):
+    admin = user_create_verified(hospital=hospital_a, email=unique_email("deep"), password=PASSWORD)
+    with tenant_context(hospital_a):
+        staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
+    api = api_for(hospital_a)
+    api.login(admin.email)
+    platform = api_for(None)
+    platform.login(platform_user.email)
+    patient = {"mrn": "DEEP-1", "first_name": "D", "last_name": "E", "date_of_birth": "1990-01-01"}
+    cases = [
+        (api, "POST", "/api/patients/", DEEP),
+        (api, "POST", "/api/patients/", json.dumps(patient)[:-1] + ', "department": 1e999999}'),
+        (api, "POST", "/api/departments/", '{"name": "X", "code": "deep-x", "head": 1e999}'),
+        (api, "PATCH", "/accounts/user/", '{"first_name": ' + "[" * 500 + "]" * 500 + "}"),
+        (platform, "POST", "/api/platform/hospitals/", DEEP),
+    ]
+    for client, method, path, body in cases:
+        response = client.request(method, path, data=body.encode(), headers={"Content-Type": "application/json"})
+        assert_json_error(response, 400, "parse_error")
+    # Shallow nesting and long arrays are still ordinary (invalid) input.
+    response = api.post("/api/patients/", json=[1] * 50_000)
+    assert_json_error(response, 400, "invalid")
+    response = api.post("/api/patients/", json={**patient, "first_name": [[["x"]]]})
+    assert "first_name" in assert_json_error(response, 400, "invalid")["fields"]
+
+
+# NUL characters (issue 11, #6): PostgreSQL text cannot hold one, so no query parameter may carry one.
+
+@pytest.mark.parametrize("query", ["search=%00", "search=a%00b", "%00=1", "page=%00", "page_size=1%00",
+                                   "department=%00", "x=1&y=%00"])
+def test_a_nul_in_any_query_parameter_is_a_json_400_naming_it(api_for, hospital_a, query):
+    admin = user_create_verified(hospital=hospital_a, email=unique_email("nul"), password=PASSWORD)
+    with tenant_context(hospital_a):
+        staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
+    api = api_for(hospital_a)
+    api.login(admin.email)
+    named = query.split("&")[-1].split("=")[0].replace("%00", "\\x00")
+    for path in ("/api/patients/", "/api/staff/", "/api/departments/", "/api/audit/", "/accounts/user/"):
+        body = assert_json_error(api.get(f"{path}?{query}"), 400, "invalid")
+        assert list(body["fields"]) == [named], body
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/accounts/registration/", {"email": "nul\u0000@example.org", "password1": PASSWORD, "password2": PASSWORD},
+     "email"),
+    ("/accounts/registration/", {"email": "nul@example.org", "password1": PASSWORD, "password2": PASSWORD,
+                                 "first_name": "a\u0000"}, "first_name"),
+    ("/accounts/login/", {"email": "a@example.org", "password": "x\u0000"}, "password"),
+    ("/accounts/token/refresh/", {"refresh": "a\u0000"}, "refresh"),
+    ("/accounts/password/reset/", {"email": "a\u0000@example.org"}, "email"),
+])
+def test_a_nul_in_a_json_string_is_a_json_400_naming_the_field(api_a, path, body, field):
+    assert field in assert_json_error(api_a.post(path, json=body), 400, "invalid")["fields"]

@@ -55,6 +55,7 @@ def test_refresh_token_of_a_is_rejected_on_b_and_left_intact(api_a, api_b, user_
     refresh = api_a.cookie("hospital-refresh")
     assert api_b.post("/accounts/token/refresh/", json={"refresh": refresh}).status_code == 401
     api_b.session.cookies.set("hospital-refresh", refresh)
+    api_b.session.cookies.set("csrftoken", "c" * 32)  # a cookie's token needs the CSRF header (sent with it)
     assert api_b.post("/accounts/token/refresh/").status_code == 401
     # Logging out on B with A's refresh token neither works nor blacklists it.
     assert api_b.post("/accounts/logout/", json={"refresh": refresh}).status_code == 401

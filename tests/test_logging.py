@@ -172,3 +172,20 @@ def test_database_errors_are_logged_without_the_data_they_quote(django_db_setup,
     assert log.count("UniqueViolation") >= 1 and log.count("CheckViolation") >= 1, log  # the errors are there
     assert log.count("DETAIL: [redacted]") >= 4, log
     assert "MRN-SECRET" not in log and "NAME-SECRET" not in log, log
+
+
+def test_hostile_input_is_a_400_and_leaves_no_traceback(web, hospital_a):
+    """Issue 11, #5 and #6: nested JSON and impossible filters were 500s with a full traceback logged."""
+    api = Api(web.url, hospital_host(hospital_a.slug))
+    sent = {"deep": ("POST", "/accounts/login/", "[" * 2000 + "]" * 2000),
+            "huge": ("POST", "/accounts/login/", '{"email": 1e999999}'),
+            "nul": ("GET", "/api/audit/?actor=%00", None)}
+    for request_id, (method, path, body) in sent.items():
+        response = api.request(method, path, data=body, headers={"Content-Type": "application/json",
+                                                                 "X-Request-ID": f"hostile-{request_id}"})
+        assert response.status_code == 400, response.text
+        [line] = request_lines(web.log, f"hostile-{request_id}")
+        assert line["status"] == 400
+    lines = [line for line in json_lines(web.log) if str(line.get("request_id")).startswith("hostile-")]
+    assert [line["logger"] for line in lines] == ["hospital.request"] * len(sent), lines  # no error lines
+    assert "Traceback" not in json.dumps(lines) and "RecursionError" not in web.log.read_text()

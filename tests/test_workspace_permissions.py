@@ -25,7 +25,7 @@ from accounts.services import user_create_verified
 from hospitals import services
 from hospitals.models import CareTeamMembership, ClinicalNote, Department, Patient, StaffMember
 from tenants.services import hospital_host
-from tests.support import PASSWORD, Api, unique_email
+from tests.support import PASSWORD, Api, link_in, unique_email
 
 # Marks this module's world patients, so searches never pick up other tests' patients.
 MARK = f"perm{uuid.uuid4().hex[:8]}"
@@ -913,3 +913,71 @@ def test_receptionists_join_no_care_team(world):
     response = admin.patch(f"/api/staff/{nurse.pk}/", json={"role": "receptionist"})
     assert_json_error(response, 400)
     assert response.json()["code"] == "on_care_teams"
+
+
+def test_a_receptionist_heads_no_department(world):
+    """A headship opens the department's clinical records: a receptionist is refused as head (issue 11, #3)."""
+    admin = world.actors["admin"].api
+    receptionist = actor(world.server_url, world.hospital_a, "rec-head", RECEPTIONIST)
+    response = admin.post("/api/departments/", json={"name": "Front", "code": f"front-{uuid.uuid4().hex[:8]}",
+                                                     "head": receptionist.staff.pk})
+    assert assert_json_error(response, 400, "receptionist_not_clinical")["fields"] == {
+        "head": [response.json()["detail"]]}
+    department = created(admin.post("/api/departments/", json={"name": "Desk",
+                                                               "code": f"desk-{uuid.uuid4().hex[:8]}"}))["id"]
+    patient = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
+    created(admin.post(f"/api/patients/{patient}/notes/", json={"body": "Clinical."}))
+    assert_json_error(admin.patch(f"/api/departments/{department}/", json={"head": receptionist.staff.pk}), 400,
+                      "receptionist_not_clinical")
+    assert admin.get(f"/api/departments/{department}/").json()["head"] is None
+    assert_json_error(receptionist.api.get(f"/api/patients/{patient}/notes/"), 404)
+    assert ids_of(receptionist.api.get("/api/patients/?page_size=100")) == set()
+
+
+def test_a_department_head_does_not_become_a_receptionist(world):
+    """Refused like a care-team member's change, until another head is named; then nothing clinical is left."""
+    admin = world.actors["admin"].api
+    head = actor(world.server_url, world.hospital_a, "head-to-desk", DOCTOR)
+    department = created(admin.post("/api/departments/", json={
+        "name": "Renal", "code": f"renal-{uuid.uuid4().hex[:8]}", "head": head.staff.pk}))["id"]
+    patient = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
+    notes = f"/api/patients/{patient}/notes/"
+    assert head.api.get(notes).status_code == 200
+
+    assert_json_error(admin.patch(f"/api/staff/{head.staff.pk}/", json={"role": "receptionist"}), 400,
+                      "heads_department")
+    assert admin.get(f"/api/staff/{head.staff.pk}/").json()["role"] == DOCTOR
+    assert head.api.get(f"/api/patients/{patient}/").json()["permissions"] == sorted([VIEW, CLINICAL])
+
+    other = fresh_staff(world.hospital_a, DOCTOR)
+    assert admin.patch(f"/api/departments/{department}/", json={"head": other.pk}).status_code == 200
+    assert admin.patch(f"/api/staff/{head.staff.pk}/", json={"role": "receptionist"}).status_code == 200
+    assert_json_error(head.api.get(notes), 404)
+    assert_json_error(head.api.get(f"/api/patients/{patient}/"), 404)
+
+
+def test_a_receptionist_keeps_no_clinical_grant_from_an_earlier_role(world, mail_sink):
+    """A deactivated head and care-team doctor re-invited as a receptionist: the role caps what old grants give."""
+    admin = world.actors["admin"].api
+    doctor = actor(world.server_url, world.hospital_a, "reinvited", DOCTOR)
+    department = created(admin.post("/api/departments/", json={
+        "name": "Burns", "code": f"burns-{uuid.uuid4().hex[:8]}", "head": doctor.staff.pk}))["id"]
+    in_department = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
+    on_team = created(admin.post("/api/patients/", json=patient_body()))["id"]
+    created(admin.post(f"/api/patients/{on_team}/care-team/", json={"staff": doctor.staff.pk, "role": "attending"}))
+
+    doctor.user.is_active = False  # the platform deactivates the account (Django admin)...
+    doctor.user.save(update_fields=["is_active"])
+    created(admin.post("/api/invitations/", json={"email": doctor.user.email, "role": "receptionist"}))
+    mail = mail_sink.wait_for(doctor.user.email)[-1]
+    token = link_in(mail, r"/accounts/invitations/accept/([^/\s]+)/").group(1)
+    again = Api(world.server_url, hospital_host(world.hospital_a.slug))
+    assert again.post("/accounts/invitations/accept/", json={"token": token, "password": PASSWORD}).status_code == 200
+    assert again.get("/api/me/permissions/").json()["role"] == RECEPTIONIST
+
+    for patient in (in_department, on_team):
+        assert again.get(f"/api/patients/{patient}/notes/").status_code in (403, 404)
+        assert again.get(f"/api/patients/{patient}/care-team/").status_code in (403, 404)
+        detail = again.get(f"/api/patients/{patient}/")
+        assert detail.status_code == 404 or CLINICAL not in detail.json()["permissions"], detail.text
+    assert in_department not in ids_of(again.get("/api/patients/?page_size=100"))

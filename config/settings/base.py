@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "config.logs.RequestLogMiddleware",  # request id + one log line per request, unknown hosts included
     # Before the tenant middleware, so that its 403/404 answers carry CORS headers too (config/cors.py).
     "corsheaders.middleware.CorsMiddleware",
+    # No NUL in query parameters (PostgreSQL text cannot hold one): a JSON 400 before any lookup.
+    "config.querystring.QueryStringMiddleware",
     "tenants.middleware.HospitalTenantMiddleware",  # picks the schema
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # static files, answered before sessions and auth run
@@ -190,7 +192,8 @@ ANONYMOUS_USER_NAME = None
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.HospitalJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsTenantMember"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's, with a nesting limit and finite numbers (config/parsers.py).
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
