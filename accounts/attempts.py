@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -44,7 +44,8 @@ from rest_framework import exceptions, status
 
 from accounts.addresses import canonical_email_or_none
 from accounts.models import LoginAttemptCounter
-from accounts.throttles import client_ip, parse_rate
+from accounts.throttles import parse_rate
+from core.http import client_ip
 
 KEY_MAX = 300  # LoginAttemptCounter.key
 

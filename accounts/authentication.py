@@ -2,7 +2,7 @@ from dj_rest_auth.jwt_auth import JWTCookieAuthentication
 from rest_framework.authentication import CSRFCheck
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
-from accounts.tenancy import token_belongs_here, user_belongs_here
+from core.tenancy import token_belongs_here, user_belongs_here
 
 
 def csrf_enforce(request) -> None:

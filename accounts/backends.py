@@ -3,7 +3,7 @@ from django.contrib.auth.backends import ModelBackend
 
 from accounts.addresses import canonical_email_or_none
 from accounts.attempts import attempt_reserve
-from accounts.tenancy import request_hospital_id
+from core.tenancy import request_hospital_id
 
 User = get_user_model()
 

@@ -3,9 +3,9 @@ from allauth.account.utils import user_pk_to_url_str
 from django.db import connection
 from django.urls import reverse
 
+from core.links import hospital_link
 from emails.models import Email
 from emails.services import email_queue
-from tenants.links import hospital_link
 
 
 def _current_hospital():

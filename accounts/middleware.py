@@ -1,5 +1,5 @@
 from accounts.attempts import LoginRefused
-from config.api import json_error
+from core.api import json_error
 
 
 class LoginRefusedMiddleware:

@@ -1,4 +1,5 @@
-"""Identity, in the public schema. Each hospital is a realm: an email is unique within its hospital, and among platform staff."""
+"""Identity, in the public schema. Each hospital is a realm: an email is unique within its hospital and among
+platform staff."""
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager

@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiViewExtension
 from rest_framework import serializers
 
 from accounts.serializers import UserDetailsSerializer
-from config.openapi import DetailSerializer, with_schema
+from core.openapi import DetailSerializer, with_schema
 
 
 class LoginResponseSerializer(serializers.Serializer):
@@ -82,7 +82,7 @@ class LoginViewExtension(OpenApiViewExtension):
 
 
 class InvitationAcceptViewExtension(OpenApiViewExtension):
-    target_class = "accounts.views.InvitationAcceptView"
+    target_class = "hospitals.views.InvitationAcceptView"
 
     def view_replacement(self):
         return with_schema(self.target_class, post={"responses": LoginResponseSerializer,

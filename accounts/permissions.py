@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from accounts.tenancy import user_belongs_here
+from core.tenancy import user_belongs_here
 
 
 class IsTenantMember(BasePermission):

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
-from accounts.tenancy import request_hospital_id
+from core.tenancy import request_hospital_id
 
 User = get_user_model()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
@@ -16,9 +17,11 @@ from accounts import emails
 from accounts.tokens import refresh_tokens_revoke
 from audit.models import AuditEvent
 from audit.services import audit_record
-from tenants.models import Hospital
 
 User = get_user_model()
+
+if TYPE_CHECKING:  # tenants sits above accounts: its model is only named here
+    from tenants.models import Hospital
 
 
 def user_register(*, request, hospital: Hospital, email: str, password: str,
@@ -86,16 +89,15 @@ def registration_unclaimed_release(*, hospital: Hospital, email: str, expired_on
 def registrations_expired_purge() -> int:
     """Deletes every unclaimed self-registration past its verification window (beat runs it daily)."""
     purged = 0
-    for hospital in Hospital.objects.filter(users__in=_expired(_unclaimed_registrations())).distinct():
-        # In the hospital's schema: the deletion looks for its rows that point at the account.
-        with schema_context(hospital.schema_name):
-            for user in _expired(_unclaimed_registrations()).filter(hospital=hospital):
-                try:
-                    with transaction.atomic():
-                        user.delete()
-                    purged += 1
-                except ProtectedError:
-                    pass  # given a role meanwhile: an administrator's decision, kept
+    for user in _expired(_unclaimed_registrations()).select_related("hospital").order_by("hospital_id"):
+        # In the account's hospital schema: the deletion looks there for rows pointing at it.
+        with schema_context(user.hospital.schema_name):
+            try:
+                with transaction.atomic():
+                    user.delete()
+                purged += 1
+            except ProtectedError:
+                pass  # given a role meanwhile: an administrator's decision, kept
     return purged
 
 

@@ -18,7 +18,6 @@ read on every request so that tests and deploys can change them.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import threading
 import time
@@ -29,6 +28,7 @@ from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
 from accounts.addresses import canonical_email_or_none
+from core.http import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +40,6 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'5/hour' -> (5, 3600)."""
     count, period = rate.split("/")
     return int(count), _PERIODS[period.strip()[0].lower()]
-
-
-def client_ip(request) -> str:
-    """The client's address: REMOTE_ADDR, or the entry TRUSTED_PROXY_COUNT proxies back in X-Forwarded-For.
-
-    Used by the throttles, the login budget, the logs and the audit trail. With
-    no trusted proxy (the default) a client-sent X-Forwarded-For is ignored, so it
-    cannot be used to dodge a limit or to lock someone else's address.
-    """
-    remote = request.META.get("REMOTE_ADDR") or "0.0.0.0"
-    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES") or 0
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if proxies and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",")]
-        candidate = hops[-min(proxies, len(hops))]
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            log.warning("Unparseable X-Forwarded-For %r; using REMOTE_ADDR", forwarded[:200])
-    return remote
 
 
 class _LocalCounters:

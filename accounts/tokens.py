@@ -12,9 +12,9 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
-from accounts.tenancy import HOSPITAL_CLAIM, token_belongs_here
 from audit.models import AuditEvent
 from audit.services import audit_record
+from core.tenancy import HOSPITAL_CLAIM, token_belongs_here
 
 logger = logging.getLogger(__name__)
 FAMILY_CLAIM = "family"

@@ -7,11 +7,10 @@ from dj_rest_auth import views as rest_auth
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
 from dj_rest_auth.jwt_auth import get_refresh_view, unset_jwt_cookies
 from dj_rest_auth.registration import views as registration
-from dj_rest_auth.utils import jwt_encode
 from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,7 +20,6 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 from accounts import services
 from accounts.authentication import csrf_enforce
 from accounts.serializers import ResendEmailVerificationSerializer
-from accounts.tenancy import request_hospital_id
 from accounts.tokens import (
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
@@ -30,8 +28,8 @@ from accounts.tokens import (
 )
 from audit.models import AuditEvent
 from audit.services import audit_record
-from config.api import error_body
-from hospitals import services as hospital_services
+from core.api import error_body
+from core.tenancy import request_hospital_id
 
 
 class LoginView(rest_auth.LoginView):
@@ -63,27 +61,6 @@ class PasswordResetConfirmView(rest_auth.PasswordResetConfirmView):
         serializer.save()
         services.password_changed(user=serializer.user, reset=True)
         return Response({"detail": "Password has been reset with the new password."})
-
-
-class InvitationAcceptSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=200)
-    password = serializers.CharField(max_length=128, style={"input_type": "password"})
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-
-
-class InvitationAcceptView(LoginView):
-    """Accepting an invitation activates the account and answers exactly like a login."""
-
-    serializer_class = InvitationAcceptSerializer
-
-    def post(self, request, *args, **kwargs):
-        data = self.get_serializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        self.user = hospital_services.invitation_accept(hospital=request.tenant, **data.validated_data)
-        self.access_token, self.refresh_token = jwt_encode(self.user)
-        user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)
-        return self.get_response()
 
 
 class RegisterView(registration.RegisterView):

@@ -4,6 +4,8 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from core.http import client_ip
+
 
 @dataclass(frozen=True)
 class Origin:
@@ -16,13 +18,13 @@ current_origin: ContextVar[Origin] = ContextVar("audit_origin", default=Origin()
 
 
 class AuditOriginMiddleware:
-    """Remembers the client's address and user agent for the duration of each request."""
+    """Remembers the client's address (behind TRUSTED_PROXY_COUNT proxies, as the limits see it) and user agent."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        token = current_origin.set(Origin(ip=request.META.get("REMOTE_ADDR") or None,
+        token = current_origin.set(Origin(ip=client_ip(request),
                                           user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
                                           request=request))
         try:

@@ -1,12 +1,11 @@
-"""GET /api/audit/ (hospital admins, their hospital's trail) and /api/platform/audit/ (platform staff)."""
+"""The audit trail's list API; who may read it is decided where it is routed (hospital admins on
+`/api/audit/`: hospitals/urls.py; platform staff on `/api/platform/audit/`: tenants/urls.py)."""
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
-from accounts.permissions import IsTenantMember
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
-from hospitals.permissions import IsHospitalAdmin
 
 _WHEN = "Use an ISO 8601 date and time, e.g. 2026-11-30T08:00:00Z."
 
@@ -47,11 +46,3 @@ class AuditEventListView(ListAPIView):
                                               if params.get(name, "").strip()})
         filters.is_valid(raise_exception=True)
         return audit_event_list(**filters.validated_data)
-
-
-class HospitalAuditView(AuditEventListView):
-    permission_classes = [IsTenantMember & IsHospitalAdmin]
-
-
-class PlatformAuditView(AuditEventListView):
-    permission_classes = [IsTenantMember]  # on the platform domain: platform staff

@@ -9,7 +9,7 @@ that; this is the small part of it we need.
 - `/healthz`: the process answers. No I/O at all.
 - `/readyz`: the database (`SELECT 1` on this thread's persistent Django connection), the broker (PING over
   one kombu connection of the Celery app, kept per process) and the cache (a read from Redis) each answer
-  within a short timeout. 200 `{"status": "ok", "checks": {...}}`, else 503 in the `config.api` error shape
+  within a short timeout. 200 `{"status": "ok", "checks": {...}}`, else 503 in the `core.api` error shape
   naming the failed checks. Causes are logged, not returned: the probe is public and they name
   internal hosts.
 """

@@ -14,11 +14,12 @@ import re
 import time
 import uuid
 
-from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
 from django.utils.functional import LazyObject, empty
 from django_guid.context import guid as request_id_var
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+from core.http import client_ip
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Load balancers send ids of their own formats (hex, UUIDs, "Root=1-..."), not
@@ -33,7 +34,6 @@ _SECRET_URL_KWARGS = {"token", "key", "uid"}
 _DATABASE_DETAIL = re.compile(r"DETAIL:(?:(?!\\n)[^\n'\"])*")
 
 request_logger = logging.getLogger("hospital.request")
-task_logger = logging.getLogger("hospital.task")
 
 
 def redact(text: str) -> str:
@@ -136,44 +136,4 @@ def _user_id(request):
 
 
 def _client_ip(request) -> str:
-    from accounts.throttles import client_ip  # honours TRUSTED_PROXY_COUNT, like the throttles and login budget
-
-    return client_ip(request)
-
-
-# CELERY ----------------------------------------------------------------------
-# Connected when tasks.celery imports this module: in workers, before Django's
-# apps (and django-guid's receivers) load, so at task_postrun ours runs before
-# django-guid clears the request id.
-
-@setup_logging.connect
-def _celery_logs_like_django(**kwargs) -> None:
-    """Workers and beat log through settings.LOGGING instead of Celery's own handlers."""
-    from django.conf import settings
-
-    logging.config.dictConfig(settings.LOGGING)
-
-
-@before_task_publish.connect
-def _send_schema(headers: dict, **kwargs) -> None:
-    """The sender's schema travels with the task, for its log line (tasks enter hospitals themselves)."""
-    from django.db import connection
-
-    headers["schema"] = connection.schema_name
-
-
-@task_prerun.connect
-def _task_started(task, **kwargs) -> None:
-    task.request.log_started = time.perf_counter()
-
-
-@task_postrun.connect
-def _task_finished(task_id, task, state, retval=None, **kwargs) -> None:
-    started = getattr(task.request, "log_started", None)
-    duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
-    fields = {"task": task.name, "task_id": task_id, "state": state, "duration_ms": duration_ms,
-              "schema": task.request.get("schema"), "retries": task.request.retries}
-    if state == "FAILURE":
-        fields["error"] = type(retval).__name__  # not its message: it may quote data
-    level = logging.ERROR if state == "FAILURE" else logging.INFO
-    task_logger.log(level, "%s %s %s %.1fms", task.name, task_id, state, duration_ms or 0, extra=fields)
+    return client_ip(request)  # honours TRUSTED_PROXY_COUNT, like the limits and the audit trail

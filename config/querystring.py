@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from config.api import error_body
+from core.api import error_body
 
 
 class QueryStringMiddleware:

@@ -6,7 +6,7 @@ from config import api
 # Last pattern of each URLconf: unknown paths get a JSON 404 even with DEBUG on.
 catch_all = re_path(r"^.*$", api.not_found_view)
 
-handler400 = "config.api.bad_request_view"
-handler403 = "config.api.permission_denied_view"
-handler404 = "config.api.not_found_view"
-handler500 = "config.api.server_error_view"
+handler400 = "core.api.bad_request_view"
+handler403 = "core.api.permission_denied_view"
+handler404 = "core.api.not_found_view"
+handler500 = "core.api.server_error_view"

@@ -13,8 +13,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
+from core.tasks import publish_after_commit
 from emails.models import Email
-from tasks.publish import publish_after_commit
 
 logger = logging.getLogger(__name__)
 PLATFORM_NAME = "Hospital Platform"
@@ -37,9 +37,7 @@ def email_queue(*, kind: str, to: str, hospital, context: dict) -> Email:
         message_id=make_msgid(domain=settings.BASE_DOMAIN),
         next_attempt_at=timezone.now() + timedelta(seconds=settings.EMAIL_REQUEUE_AFTER_SECONDS),
     )
-    from emails.tasks import email_send_task  # tasks import this module
-
-    publish_after_commit(email_send_task, email.pk)
+    publish_after_commit("emails.tasks.email_send_task", email.pk)
     return email
 
 

@@ -1,8 +1,8 @@
 from django.utils import formats
 
+from core.links import hospital_link
 from emails.models import Email
 from emails.services import email_queue
-from tenants.links import hospital_link
 
 
 def invitation_queue(*, invitation, token: str, hospital) -> Email:

@@ -5,7 +5,7 @@ from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
-from config.openapi import with_schema
+from core.openapi import with_schema
 from hospitals import permissions as perms
 from hospitals import views
 

@@ -18,7 +18,7 @@ from accounts.addresses import canonical_email_or_none
 from accounts.services import registration_unclaimed_release
 from audit.models import AuditEvent
 from audit.services import audit_record
-from config.api import ServiceError
+from core.api import ServiceError
 from hospitals import emails
 from hospitals import permissions as perms
 from hospitals.models import CareTeamMembership, ClinicalNote, Department, Invitation, Patient, StaffMember

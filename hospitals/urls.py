@@ -1,8 +1,10 @@
 """/api/ on a hospital subdomain."""
 from django.urls import path
 
-from audit.views import HospitalAuditView
+from accounts.permissions import IsTenantMember
+from audit.views import AuditEventListView
 from hospitals import views
+from hospitals.permissions import IsHospitalAdmin
 
 urlpatterns = [
     path("invitations/", views.InvitationListCreateView.as_view(), name="invitation-list"),
@@ -18,5 +20,5 @@ urlpatterns = [
          name="patient-care-team-member"),
     path("patients/<int:pk>/notes/", views.NoteListCreateView.as_view(), name="patient-notes"),
     path("me/permissions/", views.MyPermissionsView.as_view(), name="me-permissions"),
-    path("audit/", HospitalAuditView.as_view(), name="audit"),
+    path("audit/", AuditEventListView.as_view(permission_classes=[IsTenantMember & IsHospitalAdmin]), name="audit"),
 ]

@@ -1,6 +1,8 @@
 """The hospital's own API, on its subdomain: thin views over hospitals.services and hospitals.selectors."""
 import re
 
+from dj_rest_auth.utils import jwt_encode
+from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -11,9 +13,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
 from accounts.serializers import CanonicalEmailField
+from accounts.views import LoginView
 from audit.models import AuditEvent
 from audit.services import audit_record
-from config.api import Pagination
+from core.api import Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import CareTeamMembership, ClinicalNote, Department, Invitation, Patient, StaffMember
@@ -310,3 +313,26 @@ class MyPermissionsView(APIView):
             },
             "patient_permissions": "GET /api/patients/{id}/ answers with the caller's permissions on it",
         })
+
+
+# Accepting an invitation is a login of the invited account (/accounts/invitations/accept/, config/urls_tenants.py).
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class InvitationAcceptView(LoginView):
+    """Accepting an invitation activates the account and answers exactly like a login."""
+
+    serializer_class = InvitationAcceptSerializer
+
+    def post(self, request, *args, **kwargs):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self.user = services.invitation_accept(hospital=request.tenant, **data.validated_data)
+        self.access_token, self.refresh_token = jwt_encode(self.user)
+        user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)
+        return self.get_response()

@@ -7,7 +7,7 @@ import os
 
 from celery import Celery
 
-import config.logs  # noqa: F401  (connects the task log lines and the worker's logging setup)
+import tasks.logs  # noqa: F401  (connects the task log lines and the worker's logging setup)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.http import HttpResponseRedirect
 from django_tenants.admin import TenantAdminMixin
 
-from config.api import ServiceError
+from core.api import ServiceError
 from tenants import selectors, services
 from tenants.models import Hospital
 

@@ -8,6 +8,6 @@ class TenantsConfig(AppConfig):
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
 
-        from config.cors import allow_own_frontend
+        from core.cors import allow_own_frontend
 
-        check_request_enabled.connect(allow_own_frontend, dispatch_uid="config.cors.allow_own_frontend")
+        check_request_enabled.connect(allow_own_frontend, dispatch_uid="core.cors.allow_own_frontend")

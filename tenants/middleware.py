@@ -1,7 +1,7 @@
 from django.core.exceptions import DisallowedHost
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from config.api import json_error
+from core.api import json_error
 
 
 class HospitalTenantMiddleware(TenantMainMiddleware):

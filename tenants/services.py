@@ -5,21 +5,19 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 
 from accounts.services import user_create_verified
 from audit.models import AuditEvent
 from audit.services import audit_record
-from config.api import ServiceError
+from core.api import ServiceError
+from core.tasks import publish_after_commit
 from emails.models import Email
 from hospitals.models import StaffMember
 from hospitals.services import invitation_create, staff_member_create
-from tasks.publish import publish_after_commit
 from tenants.models import RESERVED_SLUGS, SLUG_MAX_LENGTH, Domain, Hospital, schema_name_for_slug, slug_validator
 from tenants.provisioning import spare_schema_claim
-from tenants.tasks import spare_pool_refill_task
 
 User = get_user_model()
 
@@ -97,7 +95,7 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
         raise
     audit_record(action=AuditEvent.Action.HOSPITAL_ONBOARDED, target=hospital,
                  detail={"slug": slug, "admin_email": admin_email})
-    publish_after_commit(spare_pool_refill_task)  # a worker tops the pool up again
+    publish_after_commit("tenants.tasks.spare_pool_refill_task")  # a worker tops the pool up again
     return hospital
 
 

@@ -1,11 +1,13 @@
 """/api/platform/ on the platform domain."""
 from django.urls import path
 
-from audit.views import PlatformAuditView
+from accounts.permissions import IsTenantMember
+from audit.views import AuditEventListView
 from tenants import views
 
 urlpatterns = [
-    path("audit/", PlatformAuditView.as_view(), name="platform-audit"),
+    # On the platform domain, a member of the "tenant" is platform staff.
+    path("audit/", AuditEventListView.as_view(permission_classes=[IsTenantMember]), name="platform-audit"),
     path("hospitals/", views.HospitalListCreateView.as_view(), name="platform-hospital-list"),
     path("hospitals/<slug:slug>/", views.HospitalDetailView.as_view(), name="platform-hospital-detail"),
     path("hospitals/<slug:slug>/suspend/", views.HospitalSuspendView.as_view(), name="platform-hospital-suspend"),

@@ -14,6 +14,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.contrib.staticfiles.handlers import StaticFilesHandler
+from django.core.cache import caches
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.core.signals import setting_changed
@@ -182,3 +183,20 @@ def user_b(hospital_b):
 @pytest.fixture
 def platform_user(db_access):
     return user_create_verified(hospital=None, email=unique_email("staff"), password=PASSWORD)
+
+
+@pytest.fixture
+def platform_api(api_for, platform_user) -> Api:
+    """A client of the platform domain, logged in as platform staff."""
+    api = api_for(None)
+    api.login(platform_user.email)
+    return api
+
+
+@pytest.fixture
+def fresh_limits(settings):
+    """Throttle counters from zero, and generous rates unless a test lowers one."""
+    caches["default"].clear()  # the cache's own Redis db, not the broker's
+    settings.THROTTLE_RATES = {"registration": "1000/hour", "password_reset": "1000/hour",
+                               "invitation_accept": "1000/hour", "email": "1000/hour"}
+    return settings.THROTTLE_RATES

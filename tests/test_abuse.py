@@ -191,15 +191,6 @@ def test_a_lock_made_on_one_server_holds_on_another_process(api_a, user_a, secon
     assert_locked(login(elsewhere, user_a.email))  # the right password, on the other process
 
 
-@pytest.fixture
-def fresh_limits(settings):
-    """Throttle counters from zero, and generous rates unless a test lowers one."""
-    caches["default"].clear()  # the cache's own Redis db, not the broker's
-    settings.THROTTLE_RATES = {"registration": "1000/hour", "password_reset": "1000/hour",
-                               "invitation_accept": "1000/hour", "email": "1000/hour"}
-    return settings.THROTTLE_RATES
-
-
 def register(api: Api, email: str) -> requests.Response:
     return api.post("/accounts/registration/", json={"email": email, "password1": PASSWORD, "password2": PASSWORD})
 

@@ -1,8 +1,8 @@
 """CORS and CSRF for hospital frontends: each hospital's frontend origin may call its own hospital's API only."""
 import pytest
 
-from config.cors import origin_of
-from tenants.links import hospital_link
+from core.cors import origin_of
+from core.links import hospital_link
 from tenants.services import hospital_reactivate, hospital_suspend
 from tests.support import PASSWORD
 

@@ -6,7 +6,7 @@ from django_tenants.utils import tenant_context
 from guardian.shortcuts import assign_perm, get_objects_for_user
 
 from accounts.services import user_create_verified
-from config.api import ServiceError
+from core.api import ServiceError
 from hospitals.models import StaffMember
 from tenants.models import Domain, Hospital
 from tenants.services import hospital_create

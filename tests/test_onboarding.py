@@ -20,13 +20,6 @@ def new_slug(prefix: str = "h") -> str:
     return f"{prefix}{next(_slugs)}-{unique_email('x').split('-')[1].split('@')[0]}"
 
 
-@pytest.fixture
-def platform_api(api_for, platform_user):
-    api = api_for(None)
-    api.login(platform_user.email)
-    return api
-
-
 def onboard(platform_api, slug, admin_email, name="Onboarded General"):
     return platform_api.post("/api/platform/hospitals/", json={
         "name": name, "slug": slug, "admin_email": admin_email, "admin_first_name": "Ada"})

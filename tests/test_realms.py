@@ -29,9 +29,8 @@ from audit.models import AuditEvent
 from tests.conftest import database_url_of
 from tests.processes import REPO
 from tests.support import PASSWORD, Api, link_in, unique_email
-from tests.test_abuse import WRONG, assert_locked, assert_throttled, fresh_limits, from_address, login  # noqa: F401
-from tests.test_onboarding import (  # noqa: F401 (platform_api: a fixture)
-    accept, hospital_admin_api, invitation_token, new_slug, onboard, platform_api)
+from tests.test_abuse import WRONG, assert_locked, assert_throttled, from_address, login
+from tests.test_onboarding import accept, hospital_admin_api, invitation_token, new_slug, onboard
 
 User = get_user_model()
 PASSWORD_A, PASSWORD_B = "alpha-Only-passw0rd", "beta-Only-passw0rd"
@@ -78,8 +77,8 @@ def test_the_same_address_invited_at_two_hospitals_is_two_independent_accounts(
     assert login(from_address(api_for(hospital_b), "127.0.5.1"), email, PASSWORD_B).status_code == 200
 
     # A password change at A ends A's sessions only; B's refresh token still rotates.
-    changed = api_a.post("/accounts/password/change/", json={
-        "old_password": PASSWORD_A, "new_password1": "alpha-Changed-passw0rd", "new_password2": "alpha-Changed-passw0rd"})
+    changed = api_a.post("/accounts/password/change/", json={"old_password": PASSWORD_A,
+                         "new_password1": "alpha-Changed-passw0rd", "new_password2": "alpha-Changed-passw0rd"})
     assert changed.status_code == 200, changed.text
     assert api_a.post("/accounts/token/refresh/").status_code == 401
     assert api_b.post("/accounts/token/refresh/").status_code == 200

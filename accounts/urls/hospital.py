@@ -29,9 +29,6 @@ urlpatterns = [
          name="rest_verify_email"),
     path("registration/resend-email/", views.ResendEmailVerificationView.as_view(
         authentication_classes=NO_AUTH, throttle_classes=throttles.REGISTRATION), name="rest_resend_email"),
-    path("invitations/accept/", views.InvitationAcceptView.as_view(authentication_classes=NO_AUTH,
-                                                                   throttle_classes=throttles.INVITATION_ACCEPT),
-         name="invitation_accept"),
     path("invitations/accept/<str:token>/", views.InvitationLinkView.as_view(), name="invitation_link"),
     path("registration/account-confirm-email/<str:key>/", views.EmailConfirmLinkView.as_view(),
          name="account_confirm_email"),

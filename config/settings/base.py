@@ -3,8 +3,8 @@ from datetime import timedelta
 
 from django_guid.integrations import CeleryIntegration
 
-from config.cors import frontend_origins
 from config.env import BASE_DIR, broker_url, cache_url, database_url, env
+from core.cors import frontend_origins
 
 # GENERAL
 # ------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ SHARED_APPS = [
     "dj_rest_auth.registration",
     "drf_spectacular",  # OpenAPI schema at /api/schema/ (config/openapi.py)
     "drf_spectacular_sidecar",  # Swagger UI's assets served by us (/api/docs/), no CDN
-    "corsheaders",  # each hospital's frontend origin (config/cors.py)
+    "corsheaders",  # each hospital's frontend origin (core/cors.py)
     "django_guid",  # request ids in every log line, passed on to Celery tasks
     # Email delivery is a platform service: one outbox for every hospital.
     "emails",
@@ -85,7 +85,7 @@ TENANT_MODEL = "tenants.Hospital"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 ROOT_URLCONF = "config.urls_tenants"
-DEFAULT_NOT_FOUND_TENANT_VIEW = "config.api.tenant_not_found_view"
+DEFAULT_NOT_FOUND_TENANT_VIEW = "core.api.tenant_not_found_view"
 # SET search_path once per request and connection, not before every query
 # (django-tenants forgets it on set_tenant, close and rollback).
 TENANT_LIMIT_SET_CALLS = True
@@ -99,7 +99,7 @@ MIDDLEWARE = [
     # First: /healthz and /readyz on any host, no tenant lookup, not logged (config/health.py).
     "config.health.HealthCheckMiddleware",
     "config.logs.RequestLogMiddleware",  # request id + one log line per request, unknown hosts included
-    # Before the tenant middleware, so that its 403/404 answers carry CORS headers too (config/cors.py).
+    # Before the tenant middleware, so that its 403/404 answers carry CORS headers too (core/cors.py).
     "corsheaders.middleware.CorsMiddleware",
     # No NUL in query parameters (PostgreSQL text cannot hold one): a JSON 400 before any lookup.
     "config.querystring.QueryStringMiddleware",
@@ -195,12 +195,12 @@ REST_FRAMEWORK = {
     # DRF's, with a nesting limit and finite numbers (config/parsers.py).
     "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     # Reverse proxies whose X-Forwarded-For is trusted for the client address
     # (throttles and lockout); 0: REMOTE_ADDR, a client-sent header is ignored.
     "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
-    "DEFAULT_SCHEMA_CLASS": "config.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
 }
 
 # OpenAPI (drf-spectacular): one schema per URLconf, error shapes and limits in config/openapi.py.
@@ -212,7 +212,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "config.openapi.postprocess_schema"],
+                             "core.openapi.postprocess_schema"],
     "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "hospitals.models.StaffMember.Role"},
     # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -282,13 +282,13 @@ INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 
 # Hospital frontends (FRONTEND_URL) may live on another origin than the API and
 # call it with cookies. CORS lets each one read its own hospital's API only
-# (config/cors.py). CSRF trusts every hospital frontend as one pattern
+# (core/cors.py). CSRF trusts every hospital frontend as one pattern
 # (https://*.<frontend domain>): the line between hospitals is already drawn by
 # CORS and by the CSRF token, which a page of another hospital cannot obtain.
 CORS_ALLOW_CREDENTIALS = True
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]  # for the frontend's error reports and back-off
 CSRF_TRUSTED_ORIGINS = [frontend_origins(FRONTEND_URL, BASE_DOMAIN), *env.list("CSRF_TRUSTED_ORIGINS", default=[])]
-CSRF_FAILURE_VIEW = "config.api.csrf_failure_view"
+CSRF_FAILURE_VIEW = "core.api.csrf_failure_view"
 
 # CELERY: every auth email goes out through a worker, from a persisted outbox.
 # ------------------------------------------------------------------------------

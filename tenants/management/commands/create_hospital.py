@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from config.api import ServiceError
+from core.api import ServiceError
 from tenants.services import hospital_create, hospital_host
 
 
