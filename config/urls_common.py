@@ -1,7 +1,7 @@
 """Pieces both URLconfs share: the JSON error handlers and the JSON catch-all 404."""
 from django.urls import re_path
 
-from config import api
+from core import api
 
 # Last pattern of each URLconf: unknown paths get a JSON 404 even with DEBUG on.
 catch_all = re_path(r"^.*$", api.not_found_view)
