@@ -14,6 +14,8 @@
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
 #   make bench-enumeration  registration / password reset answer times, known vs unknown email
 #                     (BENCH_ARGS="--samples 2" is a smoke run)
+#   make lint         ruff (lint + format check) and import-linter (the app layers); make format rewrites
+#   make typecheck    mypy with django-stubs and djangorestframework-stubs
 #   make lock         re-lock requirements/*.txt from requirements/*.in
 #   make clean-data   stop the embedded PostgreSQL and Redis and delete .run/
 
@@ -37,7 +39,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install run dev test browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
+.PHONY: install lint format typecheck run dev test browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
 
 install: $(STAMP)
 
@@ -47,6 +49,20 @@ $(STAMP): requirements/dev.txt
 	$(VENV_PYTHON) -m pip install --upgrade pip
 	$(VENV_PYTHON) -m pip install --require-hashes -r requirements/dev.txt
 	touch $@
+
+# ruff (lint and format check) and import-linter (the layers of pyproject.toml); `make format` rewrites.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# mypy with django-stubs and djangorestframework-stubs on our apps (pyproject.toml [tool.mypy]).
+typecheck: install
+	$(VENV)/bin/mypy
 
 run: install
 	$(VENV_PYTHON) scripts/devstack.py run

@@ -46,6 +46,7 @@ from accounts.addresses import canonical_email_or_none
 from accounts.models import LoginAttemptCounter
 from accounts.throttles import parse_rate
 from core.http import client_ip
+from core.tenancy import current_schema_name
 
 KEY_MAX = 300  # LoginAttemptCounter.key
 
@@ -95,7 +96,7 @@ class AddressThrottled(LoginRefused):
 
 def _account(request, email: str) -> str:
     """"<schema>:<canonical email>", or a digest of what was typed if it is no address at all."""
-    schema = connection.schema_name
+    schema = current_schema_name()
     canonical = canonical_email_or_none(email)
     if canonical is None:
         canonical = "sha256:" + hashlib.sha256(email.strip().encode()).hexdigest()
@@ -114,7 +115,7 @@ def budgets(request, email: str) -> list[Budget]:
     if rate:
         limit, period = parse_rate(rate)
         window_end = (int(now.timestamp()) // period + 1) * period
-        found.append(Budget(f"address:{connection.schema_name}:{address}", limit,
+        found.append(Budget(f"address:{current_schema_name()}:{address}", limit,
                             datetime.fromtimestamp(window_end, tz=now.tzinfo), AddressThrottled))
     return [b if len(b.key) <= KEY_MAX else
             Budget("sha256:" + hashlib.sha256(b.key.encode()).hexdigest(), b.limit, b.expires_at, b.refused)

@@ -1,4 +1,5 @@
 from dj_rest_auth.jwt_auth import JWTCookieAuthentication
+from django.http import HttpResponse
 from rest_framework.authentication import CSRFCheck
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 
@@ -11,9 +12,9 @@ def csrf_enforce(request) -> None:
     For requests a browser authenticates by cookie: it sends them on its own, also for a page on a sibling
     hospital subdomain (same site, so SameSite=Lax does not stop it), which cannot read our csrftoken.
     """
-    check = CSRFCheck(lambda request: None)
+    check = CSRFCheck(lambda request: HttpResponse())  # as DRF's SessionAuthentication does: no view runs
     check.process_request(request)  # reads the csrftoken cookie
-    reason = check.process_view(request, None, (), {})
+    reason = check.process_view(request, lambda request: HttpResponse(), (), {})
     if reason:
         raise PermissionDenied(f"CSRF check failed: {reason}", code="csrf_failed")
 

@@ -1,15 +1,15 @@
 """The account emails, queued with plain-string contexts (names and links on the hospital's frontend)."""
 from allauth.account.utils import user_pk_to_url_str
-from django.db import connection
 from django.urls import reverse
 
 from core.links import hospital_link
+from core.tenancy import current_tenant
 from emails.models import Email
 from emails.services import email_queue
 
 
 def _current_hospital():
-    tenant = getattr(connection, "tenant", None)
+    tenant = current_tenant()
     return None if tenant is None or tenant.is_platform else tenant
 
 

@@ -2,6 +2,8 @@
 platform staff."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -21,7 +23,7 @@ class UserManager(BaseUserManager["User"]):
         """The canonical form (accounts/addresses.py); raises InvalidEmail (a ValueError) if there is none."""
         return canonical_email(email)
 
-    def get_by_natural_key(self, email: str) -> User:
+    def get_by_natural_key(self, email: str | None) -> User:
         # An email alone names an account only among platform staff (createsuperuser, the admin);
         # a hospital's accounts are found with their hospital (accounts.backends).
         return self.get(email=canonical_email_or_none(email), hospital=None)
@@ -76,7 +78,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [

@@ -72,7 +72,8 @@ class RegisterSerializer(serializers.Serializer):
 
 class UserDetailsSerializer(serializers.ModelSerializer):
     # null for platform staff, who belong to no hospital.
-    hospital = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    hospital: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True,
+                                                                          allow_null=True)
 
     class Meta:
         model = User

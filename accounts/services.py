@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, ProtectedError
@@ -14,11 +13,10 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from accounts import emails
+from accounts.models import User
 from accounts.tokens import refresh_tokens_revoke
 from audit.models import AuditEvent
 from audit.services import audit_record
-
-User = get_user_model()
 
 if TYPE_CHECKING:  # tenants sits above accounts: its model is only named here
     from tenants.models import Hospital

@@ -24,11 +24,11 @@ import time
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db import connection
 from rest_framework.throttling import BaseThrottle
 
 from accounts.addresses import canonical_email_or_none
 from core.http import client_ip
+from core.tenancy import current_schema_name
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _count(key: str, window: int, period: int, cache_alias: str, *, increment: b
             log.warning("Throttle cache unreachable (%s: %s); per-process limits for %ss",
                         type(exc).__name__, exc, FALLBACK_RETRY_SECONDS)
     # The cache's key function adds the schema; the local fallback adds it here.
-    local_key = f"{connection.schema_name}:{key}"
+    local_key = f"{current_schema_name()}:{key}"
     return _local.hit(local_key, period) if increment else _local.peek(local_key, period)
 
 
@@ -102,7 +102,7 @@ class SharedRateThrottle(BaseThrottle):
     scope: str = ""
     cache_alias = "default"
 
-    def get_ident(self, request, view) -> str | None:
+    def counted_as(self, request) -> str | None:
         """Who is counted; None: this throttle does not apply to the request."""
         return client_ip(request)
 
@@ -110,7 +110,7 @@ class SharedRateThrottle(BaseThrottle):
         rate = settings.THROTTLE_RATES.get(self.scope)
         if not rate:
             return True
-        ident = self.get_ident(request, view)
+        ident = self.counted_as(request)
         if ident is None:
             return True
         self.limit, self.period = parse_rate(rate)
@@ -153,7 +153,7 @@ class EmailThrottle(SharedRateThrottle):
 
     scope = "email"
 
-    def get_ident(self, request, view):
+    def counted_as(self, request):
         data = request.data if isinstance(request.data, dict) else {}
         email = canonical_email_or_none(data.get("email"))  # every spelling of an inbox counts as one
         if email is None:

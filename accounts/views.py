@@ -129,7 +129,10 @@ class LogoutView(rest_auth.LogoutView):
         return response
 
 
-class TokenRefreshView(get_refresh_view()):
+RefreshView = get_refresh_view()  # dj-rest-auth's refresh view (cookie aware), built from its settings
+
+
+class TokenRefreshView(RefreshView):  # type: ignore[misc,valid-type]
     serializer_class = HospitalTokenRefreshSerializer
 
     def post(self, request, *args, **kwargs):

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from django.core.cache import caches
 from django.db import connections
 from django.http import JsonResponse
+from kombu import Connection
 
 from tasks.celery import app as celery_app
 
@@ -47,7 +49,7 @@ class _BrokerProbe:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.connection = None
+        self.connection: Connection | None = None
 
     def __call__(self) -> None:
         if not self.lock.acquire(timeout=BROKER_TIMEOUT):
@@ -59,7 +61,7 @@ class _BrokerProbe:
             # Connects (and pings) if never connected; once connected, kombu would not look again.
             self.connection.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT)
             # Redis, our broker: redis-py reconnects this client's socket by itself after an outage.
-            self.connection.default_channel.client.ping()
+            self.connection.default_channel.client.ping()  # type: ignore[union-attr]  # kombu Redis channel
         finally:
             self.lock.release()
 
@@ -71,7 +73,8 @@ def check_cache() -> None:
     caches["default"].get("readyz")  # a miss is an answer; CACHES sets 0.5 s socket timeouts
 
 
-READINESS_CHECKS = {"database": check_database, "broker": check_broker, "cache": check_cache}
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
+    "database": check_database, "broker": check_broker, "cache": check_cache}
 
 
 def _json(status: int, body: dict, request) -> JsonResponse:

@@ -55,7 +55,7 @@ class RedactDatabaseDetails(logging.Filter):
 
 class TextFormatter(logging.Formatter):
     def formatException(self, exc_info) -> str:
-        return redact(super().formatException(exc_info))
+        return redact(str(super().formatException(exc_info)))
 
 
 class JsonFormatter(_JsonFormatter):
@@ -70,7 +70,7 @@ class JsonFormatter(_JsonFormatter):
         super().__init__(**kwargs)
 
     def formatException(self, exc_info) -> str:
-        return redact(super().formatException(exc_info))
+        return redact(str(super().formatException(exc_info)))
 
 
 class RequestLogMiddleware:

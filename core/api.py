@@ -32,7 +32,7 @@ class ServiceError(Exception):
 
 
 def error_body(detail: str, code: str, fields: dict | None = None) -> dict:
-    body = {"detail": str(detail), "code": code}
+    body: dict[str, object] = {"detail": str(detail), "code": code}
     if fields:
         body["fields"] = fields
     return body

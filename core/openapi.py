@@ -24,7 +24,7 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="What went wrong, for people.")
     code = serializers.CharField(help_text="A stable code for programs, e.g. `invalid`, `not_found`, "
                                            "`token_not_valid`, `body_too_large`.")
-    fields = serializers.DictField(
+    fields = serializers.DictField(  # type: ignore[assignment]  # a declared field, not Serializer.fields
         child=serializers.ListField(child=serializers.CharField()), required=False,
         help_text="Invalid input only: the messages of each field.",
     )

@@ -12,9 +12,19 @@ from django.db import connection
 HOSPITAL_CLAIM = "hospital"
 
 
+def current_schema_name() -> str:
+    """The schema the database connection is in (django-tenants sets it per request or `schema_context`)."""
+    return connection.schema_name  # type: ignore[attr-defined]  # django-tenants' connection wrapper
+
+
+def current_tenant():
+    """The tenant (a `tenants.Hospital`) the database connection is in, or None before any was set."""
+    return getattr(connection, "tenant", None)
+
+
 def request_hospital_id(request) -> int | None:
     """The hospital a request was routed to (``None`` on the platform domain)."""
-    tenant = getattr(request, "tenant", None) or getattr(connection, "tenant", None)
+    tenant = getattr(request, "tenant", None) or current_tenant()
     if tenant is None or tenant.is_platform:
         return None
     return tenant.pk

@@ -21,7 +21,7 @@ class PatientDetailSerializer(views.PatientSerializer):
                                         help_text="What the caller may do with this patient.")
 
     class Meta(views.PatientSerializer.Meta):
-        fields = (*views.PatientSerializer.Meta.fields, "permissions")
+        fields = (*views.PatientSerializer.Meta.fields, "permissions")  # type: ignore[assignment]  # one more
         ref_name = "PatientDetail"
 
 

@@ -11,6 +11,7 @@ Grants are guardian object permissions, stored in the hospital's schema and chec
 from __future__ import annotations
 
 from guardian.core import ObjectPermissionChecker
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from hospitals.models import Department, Patient, StaffMember
@@ -54,6 +55,14 @@ def patient_perms(staff: StaffMember, patient: Patient) -> frozenset[str]:
             Department(pk=patient.department_id)):
         perms |= {VIEW, CLINICAL}
     return frozenset(perms & ALL_PATIENT_PERMS)
+
+
+def staff_member_required(request) -> StaffMember:
+    """The caller's role, in views that `IsStaff` already guards (a 403 if it is missing all the same)."""
+    staff = staff_member_of(request)
+    if staff is None:
+        raise PermissionDenied(IsStaff.message)
+    return staff
 
 
 class IsStaff(BasePermission):

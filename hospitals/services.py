@@ -7,24 +7,23 @@ from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.addresses import canonical_email_or_none
+from accounts.models import User
 from accounts.services import registration_unclaimed_release
 from audit.models import AuditEvent
 from audit.services import audit_record
 from core.api import ServiceError
+from core.tenancy import current_tenant
 from hospitals import emails
 from hospitals import permissions as perms
 from hospitals.models import CareTeamMembership, ClinicalNote, Department, Invitation, Patient, StaffMember
 from hospitals.permissions import care_team_grants
-
-User = get_user_model()
 
 
 def staff_member_create(*, user, role: str) -> StaffMember:
@@ -88,7 +87,7 @@ def invitation_revoke(*, invitation: Invitation) -> None:
                      detail={"email": invitation.email})
         if not Invitation.objects.filter(email=invitation.email, accepted_at=None, revoked_at=None).exists():
             # Never activated, so nothing refers to it (StaffMember is made on acceptance).
-            (User.objects.filter(email=invitation.email, hospital=connection.tenant, is_active=False,
+            (User.objects.filter(email=invitation.email, hospital=current_tenant(), is_active=False,
                                  last_login=None)
              .exclude(pk__in=StaffMember.objects.values("user_id")).delete())
 

@@ -20,7 +20,14 @@ from core.api import Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import CareTeamMembership, ClinicalNote, Department, Invitation, Patient, StaffMember
-from hospitals.permissions import HasRole, IsHospitalAdmin, IsStaff, patient_perms, staff_member_of
+from hospitals.permissions import (
+    HasRole,
+    IsHospitalAdmin,
+    IsStaff,
+    patient_perms,
+    staff_member_of,
+    staff_member_required,
+)
 
 
 class InvitationSerializer(serializers.ModelSerializer):
@@ -181,7 +188,7 @@ class StaffDetailView(RetrieveUpdateAPIView):
 
 def patient_or_404(request, pk: int, *, need: str) -> tuple[Patient, frozenset[str]]:
     """The patient if the caller may view it (else 404, so records can't be probed), and `need` on it (else 403)."""
-    staff = staff_member_of(request)
+    staff = staff_member_required(request)
     patient = get_object_or_404(selectors.patient_list(staff=staff), pk=pk)
     held = patient_perms(staff, patient)
     if need not in held:
@@ -247,7 +254,7 @@ class CareTeamView(APIView):
 
     def post(self, request, pk: int):
         patient, _ = patient_or_404(request, pk, need=perms.VIEW)
-        if not staff_member_of(request).is_admin:
+        if not staff_member_required(request).is_admin:
             raise PermissionDenied("Only the hospital's administrators grant access.")
         data = CareTeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -263,7 +270,7 @@ class CareTeamMemberView(APIView):
 
     def delete(self, request, pk: int, member_pk: int):
         patient, _ = patient_or_404(request, pk, need=perms.VIEW)
-        if not staff_member_of(request).is_admin:
+        if not staff_member_required(request).is_admin:
             raise PermissionDenied("Only the hospital's administrators revoke access.")
         membership = get_object_or_404(patient.care_team.select_related("staff__user", "patient"), pk=member_pk)
         services.care_team_remove(membership=membership)
@@ -285,8 +292,8 @@ class NoteListCreateView(APIView):
         patient, _ = patient_or_404(request, pk, need=perms.ADD_NOTE)
         data = NoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        note = services.note_add(patient=patient, author=staff_member_of(request), body=data.validated_data["body"],
-                                 corrects=data.validated_data.get("corrects_id"))
+        note = services.note_add(patient=patient, author=staff_member_required(request),
+                                 body=data.validated_data["body"], corrects=data.validated_data.get("corrects_id"))
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
 

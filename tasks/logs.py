@@ -26,9 +26,9 @@ def _celery_logs_like_django(**kwargs) -> None:
 @before_task_publish.connect
 def _send_schema(headers: dict, **kwargs) -> None:
     """The sender's schema travels with the task, for its log line (tasks enter hospitals themselves)."""
-    from django.db import connection
+    from core.tenancy import current_schema_name
 
-    headers["schema"] = connection.schema_name
+    headers["schema"] = current_schema_name()
 
 
 @task_prerun.connect
