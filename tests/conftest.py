@@ -28,6 +28,22 @@ from tests.processes import CeleryWorker, RedisBroker
 from tests.support import PASSWORD, Api, start_mail_sink, unique_email
 
 
+# The tiers (pyproject.toml markers; `make test` runs each in turn): "fast" is tests/fast/ (services in rollback
+# transactions), "system" these modules (load, fuzz, faults, deployment, the run command, browsers), "http" the rest.
+SYSTEM_MODULES = {"test_load", "test_fuzz", "test_faults", "test_deploy", "test_make_run", "test_devtools",
+                  "test_admin_browser"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if "fast" in item.path.parts:
+            item.add_marker("fast")
+        elif item.path.stem in SYSTEM_MODULES:
+            item.add_marker("system")
+        else:
+            item.add_marker("http")
+
+
 def database_url_of(settings_dict: dict) -> str:
     """The URL of the test database, for processes that are not this one."""
     host = settings_dict["HOST"] or settings_dict["OPTIONS"].get("host", "")
