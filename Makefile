@@ -5,7 +5,9 @@
 #                     WEB_CONCURRENCY=2 unless set); Ctrl-C stops them all
 #   make dev          the same with runserver instead of gunicorn: reloads on code changes, DEBUG,
 #                     one database connection per request (DB_CONN_MAX_AGE=0)
-#   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker (PYTEST_ARGS="-x -k foo")
+#   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker: the fast, HTTP
+#                     and system tiers in turn (PYTEST_ARGS="-x -k foo": one run with those instead)
+#   make test-fast    the fast tier alone (seconds: services, selectors, permissions); also test-http, test-system
 #   make browser-test the Django admin in headless Chromium (Debian's chromium package, apt-installed by
 #                     scripts/install-browser.sh, as root or with sudo); screenshots in test-output/browser/
 #   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
@@ -39,7 +41,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
+.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
 
 install: $(STAMP)
 
@@ -70,8 +72,27 @@ run: install
 dev: install
 	$(VENV_PYTHON) scripts/devstack.py dev
 
+# The whole suite, tier by tier (each prints its own time); with PYTEST_ARGS, one pytest run with those.
+# The HTTP tier runs in TEST_WORKERS processes, each with its own test database, Redis, worker and server.
+TEST_WORKERS ?= 2
+DEVSTACK_TEST := $(VENV_PYTHON) scripts/devstack.py test --
 test: install
-	$(VENV_PYTHON) scripts/devstack.py test -- $(PYTEST_ARGS)
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(DEVSTACK_TEST) -m fast
+	$(DEVSTACK_TEST) -m http -n $(TEST_WORKERS) --dist loadfile
+	$(DEVSTACK_TEST) -m system
+else
+	$(DEVSTACK_TEST) $(PYTEST_ARGS)
+endif
+
+test-fast: install
+	$(DEVSTACK_TEST) -m fast $(PYTEST_ARGS)
+
+test-http: install
+	$(DEVSTACK_TEST) -m http -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+
+test-system: install
+	$(DEVSTACK_TEST) -m system $(PYTEST_ARGS)
 
 # BROWSER_TEST_REQUIRED: here a missing Chromium fails the run instead of skipping the tests.
 browser-test: install
