@@ -74,6 +74,8 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     pytest-django's own fixture only creates databases for tests marked
     django_db, and those run inside transactions a live server cannot see.
     """
+    # A DJANGO_SETTINGS_MODULE inherited from the environment would win over pyproject.toml's.
+    assert settings.SETTINGS_MODULE == "config.settings.test", f"the suite runs on {settings.SETTINGS_MODULE}"
     with django_db_blocker.unblock():
         config = setup_databases(verbosity=request.config.option.verbose, interactive=False, aliases={"default"})
         platform_ensure()

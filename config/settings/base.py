@@ -69,6 +69,7 @@ SHARED_APPS = [
     "django_guid",  # request ids in every log line, passed on to Celery tasks
     # Email delivery is a platform service: one outbox for every hospital.
     "emails",
+    "tasks",  # the Celery app, created when Django starts (tasks/apps.py); no models
     # The platform's own audit trail (onboarding, suspension) lives in public.
     "audit",
 ]
