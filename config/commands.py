@@ -23,9 +23,13 @@ ALL_QUEUES = EMAIL_QUEUES + MAINTENANCE_QUEUES
 
 
 def celery_worker(queues: tuple[str, ...], concurrency: int, name: str) -> tuple[str, ...]:
-    # Threads: the worker waits on SMTP and PostgreSQL, not on the CPU.
+    # Threads: the worker waits on SMTP and PostgreSQL, not on the CPU. No gossip, mingle or heartbeat:
+    # nothing here uses worker-to-worker events, and kombu's Redis transport crashed the worker when it
+    # restarted those broadcast consumers after a broker outage ("'NoneType' object has no attribute
+    # 'hostname'", celery/kombu#582); tasks are consumed and retried without them.
     return ("-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO", "--pool", "threads",
-            "--concurrency", str(concurrency), "--queues", ",".join(queues), "--hostname", f"{name}@%h")
+            "--concurrency", str(concurrency), "--queues", ",".join(queues), "--hostname", f"{name}@%h",
+            "--without-gossip", "--without-mingle", "--without-heartbeat")
 
 
 # `make run`: one worker for every queue.
