@@ -18,8 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from devtools import commands, postgres  # noqa: E402
 from devtools.processes import StepFailed  # noqa: E402
 from devtools.stack import (  # noqa: E402
-    BROKER_URL_FILE, DATABASE_URL_FILE, PGDATA, RUN_DIR, Interrupted, Stack, install_signal_handlers, say,
-    stop_broker, stop_database,
+    BROKER_URL_FILE,
+    DATABASE_URL_FILE,
+    PGDATA,
+    RUN_DIR,
+    Interrupted,
+    Stack,
+    install_signal_handlers,
+    say,
+    stop_broker,
+    stop_database,
 )
 
 BEAT_SCHEDULE = RUN_DIR / "celerybeat-schedule"

@@ -1,4 +1,4 @@
-"""Real servers the suite starts and stops itself, on devtools: a Redis broker, a Celery worker (with beat), web servers.
+"""Real servers the suite starts and stops itself, on devtools: a Redis broker, a Celery worker, web servers.
 
 They stay in pytest's process group (`group=False`), so that `make test`'s supervisor stopping pytest's
 group stops them too.

@@ -1,4 +1,4 @@
-"""devtools itself, with real processes: Redis stops and comes back, a group's stop leaves nothing behind, waits say why."""
+"""devtools itself, with real processes: Redis comes back, a group's stop leaves nothing behind, waits say why."""
 from __future__ import annotations
 
 import signal
@@ -18,7 +18,8 @@ from tests.processes import READY_TIMEOUT, RedisBroker
 STUBBORN = """
 import signal, subprocess, sys, time
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-child = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+IGNORE = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+child = subprocess.Popen([sys.executable, "-c", IGNORE])
 print(child.pid, flush=True)
 time.sleep(600)
 """

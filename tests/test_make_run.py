@@ -26,13 +26,13 @@ from django.db import connection, connections
 from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
+from devtools import commands  # the code path of `make run` itself
+from devtools.processes import Child, spawn, stop_children
+from devtools.waits import free_port
 from hospitals import services
 from hospitals.models import StaffMember
 from tenants.services import hospital_host
 from tests.conftest import database_url_of
-from devtools import commands  # the code path of `make run` itself
-from devtools.processes import Child, spawn, stop_children
-from devtools.waits import free_port
 from tests.processes import READY_TIMEOUT, RedisBroker, wait_until
 from tests.support import PASSWORD, Api, unique_email
 
