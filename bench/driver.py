@@ -164,6 +164,23 @@ class _PoolWorkerSignals:
 _POOL_WORKER_SIGNALS = _PoolWorkerSignals()
 
 
+@contextmanager
+def django_on_dedicated_database(stack: Stack, name: str):
+    """Django in this process on a fresh database `name` (public schema migrated, platform domain) on the
+    stack's server; dropped on the way out."""
+    server_url = stack.ensure_database()  # no-op when DATABASE_URL is set
+    with dedicated_database(server_url, name) as database_url:
+        setup_django(database_url)
+        from django.core.management import call_command
+
+        from tenants.services import platform_ensure
+
+        say("migrating the public schema")
+        call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
+        platform_ensure()
+        yield
+
+
 def setup_django(database_url: str) -> None:
     """Django in this process, on database_url, with tasks published to an in-memory broker nobody reads."""
     multiprocessing.util.register_after_fork(_POOL_WORKER_SIGNALS, _PoolWorkerSignals.reset)

@@ -36,12 +36,11 @@ from bench.driver import (
     Timings,
     add_client_arguments,
     bounded_int,
-    dedicated_database,
+    django_on_dedicated_database,
     log_in,
     machine,
     run_clients,
     say,
-    setup_django,
 )
 
 BENCH_DB = "bench_patients"
@@ -125,7 +124,6 @@ def fake_patient(rng: random.Random, number: int, departments: list):
 def prepare(args) -> World:
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
-    from django.core.management import call_command
     from django.db import connection, transaction
     from django_tenants.utils import tenant_context
 
@@ -134,11 +132,8 @@ def prepare(args) -> World:
     from hospitals.permissions import care_team_grants
     from hospitals.selectors import patient_list
     from hospitals.services import staff_member_create
-    from tenants.services import hospital_create, hospital_host, platform_ensure
+    from tenants.services import hospital_create, hospital_host
 
-    say("migrating the public schema")
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    platform_ensure()
     say(f"creating hospital {SLUG!r}, its admin and a doctor")
     hospital = hospital_create(name="Bench Patients", slug=SLUG, admin_email=ADMIN_EMAIL, admin_password=PASSWORD)
     rng = random.Random(args.seed)
@@ -436,9 +431,7 @@ def validate(parser, args) -> None:
 
 def run(stack, args) -> int:
     began = time.monotonic()
-    server_url = stack.ensure_database()  # no-op when DATABASE_URL is set
-    with dedicated_database(server_url, BENCH_DB) as database_url:
-        setup_django(database_url)
+    with django_on_dedicated_database(stack, BENCH_DB):
         world = prepare(args)
         checks = in_process(world, args)
         rows = over_http(stack, world, args)

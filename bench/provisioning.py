@@ -24,7 +24,7 @@ import statistics
 import time
 from contextlib import contextmanager, nullcontext
 
-from bench.driver import BenchError, dedicated_database, machine, say, setup_django
+from bench.driver import BenchError, django_on_dedicated_database, machine, say
 
 BENCH_DB = "bench_provisioning"
 PASSWORD = "bench-admin-Pass-42"
@@ -89,15 +89,9 @@ def warm_up(password: str | None) -> dict:
 
 
 def provision(args) -> dict:
-    from django.core.management import call_command
-
     from tenants.models import SpareSchema
     from tenants.provisioning import migration_fingerprint, spare_pool_refill
-    from tenants.services import platform_ensure
 
-    say("migrating the public schema")
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    platform_ensure()
     password = PASSWORD if args.admin_password else None
     current = migration_fingerprint()
 
@@ -241,9 +235,7 @@ def validate(parser, args) -> None:
 
 def run(stack, args) -> int:
     began = time.monotonic()
-    server_url = stack.ensure_database()  # no-op when DATABASE_URL is set
-    with dedicated_database(server_url, BENCH_DB) as database_url:
-        setup_django(database_url)
+    with django_on_dedicated_database(stack, BENCH_DB):
         from django.conf import settings
 
         settings.TENANT_MULTIPROCESSING_MAX_PROCESSES = MULTIPROCESSING_PROCESSES

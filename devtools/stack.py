@@ -93,10 +93,8 @@ class Stack(ProcessGroup):
 
     def ensure_database(self) -> str:
         """Makes DATABASE_URL point at a usable database and exports it."""
-        if os.environ.get("DATABASE_URL"):
-            say("using DATABASE_URL from the environment")
-            return os.environ["DATABASE_URL"]
-        RUN_DIR.mkdir(exist_ok=True)
+        if given := _given("DATABASE_URL"):
+            return given
         pid = postgres.postmaster_pid(PGDATA)
         if pid is not None:
             say(f"reusing embedded PostgreSQL already running (pid {pid}); leaving it running")
@@ -106,18 +104,12 @@ class Stack(ProcessGroup):
         socket_dir = postgres.start(PGDATA)
         if postgres.create_database(socket_dir, DB_NAME):
             say(f"created database {DB_NAME}")
-        url = postgres.url(socket_dir, DB_NAME)
-        DATABASE_URL_FILE.write_text(url + "\n")
-        os.environ["DATABASE_URL"] = url
-        say(f"DATABASE_URL={url}")
-        return url
+        return _export("DATABASE_URL", postgres.url(socket_dir, DB_NAME), DATABASE_URL_FILE)
 
     def ensure_broker(self) -> str:
         """Makes CELERY_BROKER_URL point at a usable broker and exports it."""
-        if os.environ.get("CELERY_BROKER_URL"):
-            say("using CELERY_BROKER_URL from the environment")
-            return os.environ["CELERY_BROKER_URL"]
-        RUN_DIR.mkdir(exist_ok=True)
+        if given := _given("CELERY_BROKER_URL"):
+            return given
         sock = redis_socket_path()
         # Two devstacks starting at once must not both start a server on one socket.
         with open(REDIS_LOCK, "w") as lock:
@@ -126,11 +118,7 @@ class Stack(ProcessGroup):
                 say(f"reusing Redis already answering on {sock}; leaving it running")
             else:
                 self._start_redis(sock)
-        url = redis.url(sock)
-        BROKER_URL_FILE.write_text(url + "\n")
-        os.environ["CELERY_BROKER_URL"] = url
-        say(f"CELERY_BROKER_URL={url}")
-        return url
+        return _export("CELERY_BROKER_URL", redis.url(sock), BROKER_URL_FILE)
 
     def _start_redis(self, sock: Path) -> None:
         log = REDIS_LOG.relative_to(REPO)
@@ -165,6 +153,23 @@ class Stack(ProcessGroup):
             raise StepFailed(f"the mail sink did not start listening on {host}:{port}")
         os.environ["EMAIL_HOST"] = host
         os.environ["EMAIL_PORT"] = str(port)
+
+
+def _given(variable: str) -> str | None:
+    """The environment's value of variable, if set; else None, and .run/ exists for what we start instead."""
+    if os.environ.get(variable):
+        say(f"using {variable} from the environment")
+        return os.environ[variable]
+    RUN_DIR.mkdir(exist_ok=True)
+    return None
+
+
+def _export(variable: str, url: str, file: Path) -> str:
+    """Exports url to our children, and writes it to `file`, where the settings of other commands find it."""
+    file.write_text(url + "\n")
+    os.environ[variable] = url
+    say(f"{variable}={url}")
+    return url
 
 
 def mail_sink_command(host: str, port: int, maildir: Path) -> list[str]:
