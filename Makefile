@@ -16,6 +16,8 @@
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
 #   make bench-enumeration  registration / password reset answer times, known vs unknown email
 #                     (BENCH_ARGS="--samples 2" is a smoke run)
+#   make bench-smoke  every benchmark scenario in a run of seconds (python -m bench --smoke): each must
+#                     exit 0 and print its figures; CI runs it
 #   make lint         ruff (lint + format check) and import-linter (the app layers); make format rewrites
 #   make typecheck    mypy with django-stubs and djangorestframework-stubs
 #   make lock         re-lock requirements/*.txt from requirements/*.in
@@ -41,7 +43,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration lock clean-data
+.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-smoke lock clean-data
 
 install: $(STAMP)
 
@@ -100,16 +102,19 @@ browser-test: install
 	BROWSER_TEST_REQUIRED=1 $(VENV_PYTHON) scripts/devstack.py test -- -m browser tests/browser $(PYTEST_ARGS)
 
 bench: install
-	$(VENV_PYTHON) bench/auth_user.py $(BENCH_ARGS)
+	$(VENV_PYTHON) -m bench auth_user $(BENCH_ARGS)
 
 bench-provisioning: install
-	$(VENV_PYTHON) bench/provisioning.py $(BENCH_ARGS)
+	$(VENV_PYTHON) -m bench provisioning $(BENCH_ARGS)
 
 bench-patients: install
-	$(VENV_PYTHON) bench/patients.py $(BENCH_ARGS)
+	$(VENV_PYTHON) -m bench patients $(BENCH_ARGS)
 
 bench-enumeration: install
-	$(VENV_PYTHON) bench/enumeration_timing.py $(BENCH_ARGS)
+	$(VENV_PYTHON) -m bench enumeration_timing $(BENCH_ARGS)
+
+bench-smoke: install
+	$(VENV_PYTHON) -m bench --smoke
 
 lock:
 	$(CHECK_PYTHON)

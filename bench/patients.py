@@ -1,6 +1,6 @@
 """Throughput of `GET /api/patients/` (pages of 50) for a doctor who may see 5,000 of 50,000 patients.
 
-    .venv/bin/python bench/patients.py [--requests 500] [--concurrency 4] [--explain]
+    .venv/bin/python -m bench patients [--requests 500] [--concurrency 4] [--explain]
 
 Seeds one hospital with 50,000 patients (bulk_create) and a doctor holding the
 care-team grants (guardian's view_patient, change_patient, view_clinical,
@@ -13,37 +13,35 @@ In-process it also counts the SQL queries per request (page_size 1 and 50, with
 django.test.Client) and times the list and count queries with EXPLAIN ANALYZE.
 
 Runs in a database of its own, `bench_patients`, on the embedded PostgreSQL of
-scripts/devstack.py (started, and afterwards stopped, only if it is not already
+devtools (started, and afterwards stopped, only if it is not already
 running) or on the server of DATABASE_URL; it is dropped at the end.
 Everything talks to 127.0.0.1; the hospital is chosen by the Host header.
 """
 
-import argparse
 import json
 import math
-import os
-import platform
 import random
 import re
 import statistics
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from pathlib import Path
 from urllib.parse import quote
 
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-sys.path.insert(0, str(BENCH))
-sys.path.insert(0, str(REPO))
-import auth_user  # noqa: E402  (reused: the runserver under test, the keep-alive client, the worker loop)
-import provisioning  # noqa: E402  (reused: the dedicated database's helpers, in-process Django setup)
-from auth_user import BenchError, bounded_int, nproc  # noqa: E402
-from provisioning import say  # noqa: E402
-
-devstack = auth_user.devstack  # database start/stop, child processes, signal handling
+from bench.driver import (
+    BenchError,
+    Client,
+    Server,
+    Timings,
+    add_client_arguments,
+    bounded_int,
+    django_on_dedicated_database,
+    log_in,
+    machine,
+    run_clients,
+    say,
+)
 
 BENCH_DB = "bench_patients"
 SLUG = "benchpat"
@@ -53,6 +51,8 @@ PASSWORD = "bench-Patients-Pass-42"
 PAGE_SIZE = 50
 MAX_PAGES = 100  # pages 1..100 of 50: the doctor's whole list, the admin's first 5,000
 BATCH = 5000  # rows per INSERT while seeding
+SMOKE = ["--patients", "200", "--visible", "60", "--requests", "10", "--concurrency", "2", "--warmup", "1"]
+FIGURES = r"admin / doctor \(1 client\): [\d.]+x the req/s"
 
 # Frequent US surnames with their weight (per 100,000, 2010 census), and common first names.
 LAST_NAMES = {
@@ -124,7 +124,6 @@ def fake_patient(rng: random.Random, number: int, departments: list):
 def prepare(args) -> World:
     from django.contrib.auth.models import Permission
     from django.contrib.contenttypes.models import ContentType
-    from django.core.management import call_command
     from django.db import connection, transaction
     from django_tenants.utils import tenant_context
 
@@ -133,11 +132,8 @@ def prepare(args) -> World:
     from hospitals.permissions import care_team_grants
     from hospitals.selectors import patient_list
     from hospitals.services import staff_member_create
-    from tenants.services import hospital_create, hospital_host, platform_ensure
+    from tenants.services import hospital_create, hospital_host
 
-    say("migrating the public schema")
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    platform_ensure()
     say(f"creating hospital {SLUG!r}, its admin and a doctor")
     hospital = hospital_create(name="Bench Patients", slug=SLUG, admin_email=ADMIN_EMAIL, admin_password=PASSWORD)
     rng = random.Random(args.seed)
@@ -295,48 +291,25 @@ def page_paths(count: int, search: str = "") -> list:
             for page in range(1, min(MAX_PAGES, math.ceil(count / PAGE_SIZE)) + 1)]
 
 
-class PatientClient(auth_user.Client):
-    """auth_user's keep-alive client, on the bench hospital, cycling through pages and checking each answer."""
+class PatientClient(Client):
+    """A keep-alive client on the bench hospital, cycling through pages and checking each answer."""
 
     def __init__(self, port: int, token: str, quickack: bool, host: str, paths: list, first: int):
-        super().__init__(port, token, quickack)
-        self.headers = {"Host": host, "Authorization": f"Bearer {token}"}
+        super().__init__(port, host, token, quickack)
         self.paths = paths
         self.sent = first  # clients start at different pages
 
-    def get_page(self) -> None:
+    def send(self) -> None:
         path, count, length = self.paths[self.sent % len(self.paths)]
         self.sent += 1
-        for attempt in (1, 2):  # one retry, as auth_user.Client: a keep-alive connection the server closed
-            fresh = self.conn.sock is None
-            try:
-                self.ensure_connected()
-                self.conn.request("GET", path, headers=self.headers)
-                self.acknowledge_quickly()
-                response = self.conn.getresponse()
-                body = response.read()
-            except ConnectionError:
-                self.conn.close()
-                if fresh or attempt == 2:
-                    raise
-                continue
-            if response.status != 200:
-                raise BenchError(f"GET {path} answered HTTP {response.status}: {body[:300]!r}")
-            data = json.loads(body)
-            if data["count"] != count or len(data["results"]) != length:
-                raise BenchError(f"GET {path}: count {data['count']} and {len(data['results'])} results, "
-                                 f"expected {count} and {length}")
-            return
-
-    get_user = get_page  # the request auth_user.worker sends
-
-
-def log_in(port: int, host: str, email: str) -> str:
-    return auth_user.log_in(port, host, {"email": email, "password": PASSWORD})
+        data = json.loads(self.get(path))
+        if data["count"] != count or len(data["results"]) != length:
+            raise BenchError(f"GET {path}: count {data['count']} and {len(data['results'])} results, "
+                             f"expected {count} and {length}")
 
 
 @dataclass
-class Row(auth_user.Timings):
+class Row(Timings):
     who: str
     sees: int
     query: str
@@ -347,10 +320,10 @@ class Row(auth_user.Timings):
 
 
 def measure(port: int, token: str, host: str, paths: list, args, concurrency: int) -> tuple[float, list]:
-    """`args.requests` GETs over `concurrency` threads (auth_user.run_clients); return (seconds, latencies)."""
+    """`args.requests` GETs over `concurrency` threads (run_clients); return (seconds, latencies)."""
     clients = [PatientClient(port, token, args.quickack, host, paths, first=i * len(paths) // concurrency)
                for i in range(concurrency)]
-    return auth_user.run_clients(clients, args.requests, args.warmup, args.time_limit)
+    return run_clients(clients, args.requests, args.warmup, args.time_limit)
 
 
 def over_http(stack, world: World, args) -> list:
@@ -364,10 +337,10 @@ def over_http(stack, world: World, args) -> list:
     runs.append(("admin", world.patients, f"pages 1-{min(MAX_PAGES, math.ceil(world.patients / PAGE_SIZE))}",
                  page_paths(world.patients), 1))
     rows = []
-    with auth_user.Server(stack, "patients", 60) as server:
+    with Server(stack, "patients", 60) as server:
         try:
-            tokens = {"doctor": log_in(server.port, world.host, DOCTOR_EMAIL),
-                      "admin": log_in(server.port, world.host, ADMIN_EMAIL)}
+            tokens = {who: log_in(server.port, world.host, {"email": email, "password": PASSWORD})
+                      for who, email in (("doctor", DOCTOR_EMAIL), ("admin", ADMIN_EMAIL))}
             for who, sees, query, paths, concurrency in runs:
                 say(f"{who}, {query}: {args.requests} requests, concurrency {concurrency}")
                 seconds, latencies = measure(server.port, tokens[who], world.host, paths, args, concurrency)
@@ -388,8 +361,7 @@ def report(world: World, checks: dict, rows: list, args) -> None:
         cursor.execute("SHOW server_version")
         server_version = cursor.fetchone()[0]
     print()
-    print(f"machine: nproc={nproc()}, python {platform.python_version()}, PostgreSQL {server_version}, "
-          f"{platform.system()} {platform.machine()}; client and server share these CPUs")
+    print(machine(f", PostgreSQL {server_version}") + "; client and server share these CPUs")
     seconds = world.seed_seconds
     print(f"seed: {world.patients:,} patients in {seconds['patients']:.1f} s; the doctor's {world.visible:,} "
           f"(grants + care-team rows) in {seconds['grants']:.1f} s; ANALYZE {seconds['analyze']:.1f} s")
@@ -442,55 +414,27 @@ def report(world: World, checks: dict, rows: list, args) -> None:
 # --------------------------------------------------------------------------
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--patients", type=bounded_int(100, 1_000_000), default=50_000,
                         help="patients in the hospital (default 50,000)")
     parser.add_argument("--visible", type=bounded_int(1, 1_000_000), default=5_000,
                         help="patients on the doctor's care team (default 5,000)")
-    parser.add_argument("--requests", type=bounded_int(1, 100_000), default=500,
-                        help="measured requests per row (default 500)")
-    parser.add_argument("--concurrency", type=bounded_int(1, auth_user.MAX_CONCURRENCY), default=4,
-                        help="client threads for the concurrent row (default 4; 1 skips that row)")
-    parser.add_argument("--warmup", type=bounded_int(0, 10_000), default=20,
-                        help="unmeasured requests per client thread before timing starts (default 20)")
-    parser.add_argument("--time-limit", type=bounded_int(1, 3600), default=600,
-                        help="seconds allowed per row for warm-up plus measurement (default 600)")
+    add_client_arguments(parser, requests=500, concurrency=4, warmup=20)
     parser.add_argument("--seed", type=int, default=1, help="random seed for the fake patients (default 1)")
     parser.add_argument("--explain", action="store_true", help="also print the SQL and the full query plans")
-    parser.add_argument("--delayed-ack", dest="quickack", action="store_false",
-                        help="leave the kernel's delayed ACKs on (adds a ~40 ms stall per request under runserver)")
-    args = parser.parse_args(argv)
+
+
+def validate(parser, args) -> None:
     if args.visible > args.patients:
         parser.error("--visible cannot exceed --patients")
-    if not hasattr(auth_user.socket, "TCP_QUICKACK"):
-        args.quickack = False  # Linux only
-    return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    os.chdir(REPO)
-    devstack.install_signal_handlers()  # Ctrl-C / SIGTERM still stop the server, drop the database
+def run(stack, args) -> int:
     began = time.monotonic()
-    try:
-        with devstack.Stack() as stack:
-            server_url = devstack.ensure_database(stack)  # no-op when DATABASE_URL is set
-            with provisioning.dedicated_database(server_url, BENCH_DB) as database_url:
-                provisioning.setup_django(database_url)
-                try:
-                    world = prepare(args)
-                    checks = in_process(world, args)
-                    rows = over_http(stack, world, args)
-                    report(world, checks, rows, args)
-                except (BenchError, devstack.StepFailed) as exc:
-                    print(f"bench: error: {exc}", file=sys.stderr, flush=True)
-                    return 1
-    except devstack.Interrupted as exc:
-        return 128 + exc.signum
+    with django_on_dedicated_database(stack, BENCH_DB):
+        world = prepare(args)
+        checks = in_process(world, args)
+        rows = over_http(stack, world, args)
+        report(world, checks, rows, args)
     say(f"done in {time.monotonic() - began:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Onboarding time with the pool of spare schemas vs django-tenants' default path, as hospitals accumulate.
 
-    .venv/bin/python bench/provisioning.py [--hospitals 300] [--batch 25] [--checkpoints 1,100,300]
+    .venv/bin/python -m bench provisioning [--hospitals 300] [--batch 25] [--checkpoints 1,100,300]
 
 Provisions hospitals #1..#N through tenants.services.hospital_create, which
 claims a pre-migrated spare schema and renames it. The pool is refilled in
@@ -13,113 +13,24 @@ pool. Then `migrate_schemas` (nothing to apply) is timed across all those
 hospitals and the spares, with the standard and the multiprocessing executors.
 
 Runs in a database of its own, `bench_provisioning`, on the embedded PostgreSQL
-of scripts/devstack.py (started, and afterwards stopped, only if it is not
+of devtools (started, and afterwards stopped, only if it is not
 already running) or on the server of DATABASE_URL; it is dropped at the end.
 By default admins are given no password (hospital_create's usual case), so the
 times hold no Argon2 hashing; --admin-password adds it. Tasks are published to
 Celery's in-memory transport (nobody consumes them).
 """
 
-import argparse
-import multiprocessing.util
-import os
-import platform
-import signal
 import statistics
-import sys
 import time
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
-import devstack  # noqa: E402  (reused: database start/stop, signal handling)
+from bench.driver import BenchError, django_on_dedicated_database, machine, say
 
 BENCH_DB = "bench_provisioning"
-SETTINGS = "config.settings.local"
 PASSWORD = "bench-admin-Pass-42"
 MULTIPROCESSING_PROCESSES = 2
-
-
-class BenchError(Exception):
-    pass
-
-
-def say(message: str) -> None:
-    print(f"bench: {message}", flush=True)
-
-
-# --------------------------------------------------------------------------
-# The dedicated database
-
-
-def database_url_for(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def admin_execute(url: str, statement) -> None:
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(statement)
-
-
-@contextmanager
-def dedicated_database(server_url: str, name: str = BENCH_DB):
-    """A fresh database `name` on the server of server_url; dropped on the way out."""
-    from psycopg import sql
-
-    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-    admin_execute(server_url, drop)  # left over by an interrupted run
-    admin_execute(server_url, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    say(f"created database {name}")
-    try:
-        yield database_url_for(server_url, name)
-    finally:
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # Django not set up yet
-            pass
-        admin_execute(server_url, drop)
-        say(f"dropped database {name}")
-
-
-class _PoolWorkerSignals:
-    """The multiprocessing executor's pool workers are forks of this process, devstack's signal handlers included.
-
-    A pool is ended with SIGTERM, which those handlers would turn into a
-    traceback per worker: in a forked worker, SIGTERM just ends it.
-    """
-
-    @staticmethod
-    def reset(_) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-_POOL_WORKER_SIGNALS = _PoolWorkerSignals()
-multiprocessing.util.register_after_fork(_POOL_WORKER_SIGNALS, _PoolWorkerSignals.reset)
-
-
-def setup_django(database_url: str) -> None:
-    os.environ.update({
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory
-        "CELERY_BROKER_URL": "memory://localhost",
-        "LOG_LEVEL": "WARNING",
-    })
-    os.environ.pop("DJANGO_ALLOWED_HOSTS", None)
-    import django
-
-    django.setup()
-    from django.conf import settings
-
-    settings.TENANT_MULTIPROCESSING_MAX_PROCESSES = MULTIPROCESSING_PROCESSES
+SMOKE = ["--hospitals", "3", "--batch", "2", "--checkpoints", "1,3"]
+FIGURES = r"at least 3x faster than default: +[\d.]+x"
 
 
 # --------------------------------------------------------------------------
@@ -178,15 +89,9 @@ def warm_up(password: str | None) -> dict:
 
 
 def provision(args) -> dict:
-    from django.core.management import call_command
-
     from tenants.models import SpareSchema
     from tenants.provisioning import migration_fingerprint, spare_pool_refill
-    from tenants.services import platform_ensure
 
-    say("migrating the public schema")
-    call_command("migrate_schemas", shared=True, interactive=False, verbosity=0)
-    platform_ensure()
     password = PASSWORD if args.admin_password else None
     current = migration_fingerprint()
 
@@ -251,13 +156,6 @@ def argon2_seconds() -> float:
 # Report
 
 
-def nproc() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def report(args, result: dict, migrate: dict) -> None:
     from django.db import connection
 
@@ -273,8 +171,7 @@ def report(args, result: dict, migrate: dict) -> None:
         server_version = cursor.fetchone()[0]
 
     print()
-    print(f"machine: nproc={nproc()}, python {platform.python_version()}, PostgreSQL {server_version}, "
-          f"{platform.system()} {platform.machine()}")
+    print(machine(f", PostgreSQL {server_version}"))
     print(f"hospital_create, {args.hospitals} hospitals through the pool (refilled in batches of {args.batch}, "
           f"untimed) + 1 through the default path at each checkpoint; admin password: "
           f"{'yes (Argon2)' if args.admin_password else 'none'}")
@@ -318,14 +215,15 @@ def report(args, result: dict, migrate: dict) -> None:
 # --------------------------------------------------------------------------
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser) -> None:
     parser.add_argument("--hospitals", type=int, default=300, help="hospitals provisioned through the pool")
     parser.add_argument("--batch", type=int, default=25, help="spares made per (untimed) refill")
     parser.add_argument("--checkpoints", default="1,100,300",
                         help="hospitals also provisioned through the default path (default 1,100,300)")
     parser.add_argument("--admin-password", action="store_true", help="give each admin a password (Argon2)")
-    args = parser.parse_args(argv)
+
+
+def validate(parser, args) -> None:
     args.checkpoints = sorted({int(n) for n in args.checkpoints.split(",")})
     if not 1 <= args.hospitals <= 5000:
         parser.error("--hospitals must be between 1 and 5000")
@@ -333,31 +231,16 @@ def parse_args(argv):
         parser.error("--batch must be between 1 and 500")
     if not args.checkpoints or args.checkpoints[0] < 1 or args.checkpoints[-1] > args.hospitals:
         parser.error("--checkpoints must lie between 1 and --hospitals")
-    return args
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    os.chdir(REPO)
-    devstack.install_signal_handlers()  # Ctrl-C / SIGTERM still drop the database and stop the server
+def run(stack, args) -> int:
     began = time.monotonic()
-    try:
-        with devstack.Stack() as stack:
-            server_url = devstack.ensure_database(stack)  # no-op when DATABASE_URL is set
-            with dedicated_database(server_url) as database_url:
-                setup_django(database_url)
-                try:
-                    result = provision(args)
-                    migrate = time_migrate_schemas()
-                    report(args, result, migrate)
-                except BenchError as exc:
-                    print(f"bench: error: {exc}", file=sys.stderr, flush=True)
-                    return 1
-    except devstack.Interrupted as exc:
-        return 128 + exc.signum
+    with django_on_dedicated_database(stack, BENCH_DB):
+        from django.conf import settings
+
+        settings.TENANT_MULTIPROCESSING_MAX_PROCESSES = MULTIPROCESSING_PROCESSES
+        result = provision(args)
+        migrate = time_migrate_schemas()
+        report(args, result, migrate)
     say(f"done in {time.monotonic() - began:.0f} s")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

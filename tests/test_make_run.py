@@ -1,6 +1,6 @@
 """`make run`'s processes hold a bounded number of PostgreSQL connections, whatever the traffic.
 
-The web server is started exactly as `make run` starts it (scripts/devstack.py: the same
+The web server is started exactly as `make run` starts it (devtools.commands, as scripts/devstack.py: the same
 command line, environment and settings module), and so are its Celery worker and beat; only
 the database, broker, mail sink and the sizes below come from the test. Each process names
 itself to PostgreSQL through its DATABASE_URL (`application_name`), so its backends are
@@ -15,7 +15,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -27,21 +26,21 @@ from django.db import connection, connections
 from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
+from devtools import commands  # the code path of `make run` itself
+from devtools.processes import Child, spawn, stop_children
+from devtools.waits import free_port
 from hospitals import services
 from hospitals.models import StaffMember
 from tenants.services import hospital_host
 from tests.conftest import database_url_of
 from tests.processes import READY_TIMEOUT, RedisBroker, wait_until
-from tests.support import PASSWORD, Api, free_port, unique_email
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import devstack  # noqa: E402  (the code path of `make run` itself)
+from tests.support import PASSWORD, Api, unique_email
 
 WORKERS, THREADS = 2, 4
 # gthread runs requests on a fixed pool of THREADS threads per process; each thread keeps
 # one persistent connection (CONN_MAX_AGE) and nothing else in the process opens one.
 WEB_BOUND = WORKERS * THREADS
-WORKER_CONCURRENCY = int(devstack.commands.CELERY_WORKER[devstack.commands.CELERY_WORKER.index("--concurrency") + 1])
+WORKER_CONCURRENCY = commands.worker_concurrency()
 # Each pool thread keeps one connection; +1 for the worker's main thread, whose startup
 # (Django's checks, the tenant-aware app) may keep one open.
 WORKER_BOUND = WORKER_CONCURRENCY + 1
@@ -92,14 +91,13 @@ class Process:
     def __init__(self, argv: list[str], env: dict, log: Path) -> None:
         self.log = log
         with log.open("w") as out:
-            self.proc = subprocess.Popen(argv, cwd=devstack.REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)  # devstack stops a child's whole group
+            self.proc = spawn(argv, env=env, stdout=out, stderr=subprocess.STDOUT)  # its own group, as devstack
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        devstack.stop_children([devstack.Child("test child", self.proc)], signal.SIGTERM)
+        stop_children([Child("test child", self.proc)], signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
@@ -119,13 +117,13 @@ def make_run(django_db_setup, mail_sink, tmp_path_factory):
         separator = "&" if "?" in database else "?"
         return make_env({**environ, "DATABASE_URL": f"{database}{separator}application_name={quote(APP[role])}"})
 
-    web_env = env_of("web", devstack.web_env)
+    web_env = env_of("web", commands.web_env)
     assert web_env["DJANGO_SETTINGS_MODULE"] == "config.settings.local"
     port = free_port()
-    processes = {"web": Process(devstack.web_command(port), web_env, logs / "web.log")}
-    for name, argv in devstack.celery_commands(logs / "celerybeat-schedule").items():
+    processes = {"web": Process(commands.web_command(port), web_env, logs / "web.log")}
+    for name, argv in commands.celery_commands(logs / "celerybeat-schedule").items():
         role = name.split()[-1]
-        processes[role] = Process(argv, env_of(role, devstack.django_env), logs / f"{role}.log")
+        processes[role] = Process(argv, env_of(role, commands.django_env), logs / f"{role}.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(url) or _died(processes), READY_TIMEOUT,

@@ -4,7 +4,7 @@ Every message it receives is stored as a file in a Maildir (``new/``) and a
 short summary plus the plain-text body is printed to stdout, so verification
 and password-reset links show up in the terminal.
 
-    python scripts/mailsink.py --port 1025 --maildir .run/mail
+    python -m devtools.mailsink --port 1025 --maildir .run/mail
 """
 
 import argparse
