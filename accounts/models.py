@@ -84,9 +84,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         constraints = [
             # A hospital is a realm: the same address at two hospitals is two accounts.
             models.UniqueConstraint(fields=["hospital", "email"], condition=Q(hospital__isnull=False),
-                                    name="accounts_user_email_unique_per_hospital"),
+                                    name="accounts_user_email_unique_per_hospital",
+                                    violation_error_message="This email address has an account at this hospital."),
             models.UniqueConstraint(fields=["email"], condition=Q(hospital__isnull=True),
-                                    name="accounts_user_email_unique_among_platform_staff"),
+                                    name="accounts_user_email_unique_among_platform_staff",
+                                    violation_error_message="This email address belongs to platform staff."),
             # Only canonical forms are stored (plain ASCII, lower case), whatever path wrote the row.
             models.CheckConstraint(condition=Q(email=Lower("email")) & Q(email__regex=r"^[!-~]+$"),
                                    name="accounts_user_email_canonical"),

@@ -28,11 +28,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='user',
-            constraint=models.UniqueConstraint(condition=models.Q(('hospital__isnull', False)), fields=('hospital', 'email'), name='accounts_user_email_unique_per_hospital'),
+            constraint=models.UniqueConstraint(condition=models.Q(('hospital__isnull', False)), fields=('hospital', 'email'), name='accounts_user_email_unique_per_hospital', violation_error_message='This email address has an account at this hospital.'),
         ),
         migrations.AddConstraint(
             model_name='user',
-            constraint=models.UniqueConstraint(condition=models.Q(('hospital__isnull', True)), fields=('email',), name='accounts_user_email_unique_among_platform_staff'),
+            constraint=models.UniqueConstraint(condition=models.Q(('hospital__isnull', True)), fields=('email',), name='accounts_user_email_unique_among_platform_staff', violation_error_message='This email address belongs to platform staff.'),
         ),
         migrations.AddConstraint(
             model_name='user',

@@ -4,6 +4,7 @@ from datetime import timedelta
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ def test_one_address_is_two_accounts_at_two_hospitals(in_hospital, hospital_b):
     at_a = user_create_verified(hospital=in_hospital, email="Twin@Example.org", password="a-Passw0rd-long")
     at_b = user_create_verified(hospital=hospital_b, email="twin@example.org", password="b-Passw0rd-long")
     assert at_a.email == at_b.email == "twin@example.org" and at_a.pk != at_b.pk
-    with pytest.raises(Exception):  # the database's unique constraint per hospital
+    with pytest.raises(ValidationError, match="has an account at this hospital"):
         user_create_verified(hospital=in_hospital, email="TWIN@example.org", password="c-Passw0rd-long")
 
 
