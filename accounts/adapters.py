@@ -1,4 +1,5 @@
 """django-allauth, changed only through its adapter: every mail it would send goes to the outbox."""
+
 from allauth.account.adapter import DefaultAccountAdapter
 
 from accounts import emails

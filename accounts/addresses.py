@@ -18,6 +18,7 @@ account found by `iexact` disagreed (issue 11).
 The result is plain ASCII, so Python, PostgreSQL and SMTP agree on it byte for
 byte and lookups are exact matches.
 """
+
 from __future__ import annotations
 
 import unicodedata

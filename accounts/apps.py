@@ -37,5 +37,8 @@ def _allauth_checks_for_realms() -> None:
 
     @register()
     def allauth_settings_check(app_configs, **kwargs):
-        return [finding for finding in allauth_checks.settings_check(app_configs, **kwargs)
-                if finding.msg != REALM_EMAIL_FINDING]
+        return [
+            finding
+            for finding in allauth_checks.settings_check(app_configs, **kwargs)
+            if finding.msg != REALM_EMAIL_FINDING
+        ]

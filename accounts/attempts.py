@@ -29,6 +29,7 @@ failures at hospital B never lock the account of the same address at A, and
 no spelling of an address has a budget of its own. Unknown emails have budgets
 exactly like real ones: the lockout tells nothing about who has an account.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -95,7 +96,7 @@ class AddressThrottled(LoginRefused):
 
 
 def _account(request, email: str) -> str:
-    """"<schema>:<canonical email>", or a digest of what was typed if it is no address at all."""
+    """ "<schema>:<canonical email>", or a digest of what was typed if it is no address at all."""
     schema = current_schema_name()
     canonical = canonical_email_or_none(email)
     if canonical is None:
@@ -115,11 +116,20 @@ def budgets(request, email: str) -> list[Budget]:
     if rate:
         limit, period = parse_rate(rate)
         window_end = (int(now.timestamp()) // period + 1) * period
-        found.append(Budget(f"address:{current_schema_name()}:{address}", limit,
-                            datetime.fromtimestamp(window_end, tz=now.tzinfo), AddressThrottled))
-    return [b if len(b.key) <= KEY_MAX else
-            Budget("sha256:" + hashlib.sha256(b.key.encode()).hexdigest(), b.limit, b.expires_at, b.refused)
-            for b in found]
+        found.append(
+            Budget(
+                f"address:{current_schema_name()}:{address}",
+                limit,
+                datetime.fromtimestamp(window_end, tz=now.tzinfo),
+                AddressThrottled,
+            )
+        )
+    return [
+        b
+        if len(b.key) <= KEY_MAX
+        else Budget("sha256:" + hashlib.sha256(b.key.encode()).hexdigest(), b.limit, b.expires_at, b.refused)
+        for b in found
+    ]
 
 
 _TAKE = f"""
@@ -156,7 +166,8 @@ class Reservation:
         LoginAttemptCounter.objects.filter(key=account_address.key).delete()
         for budget in others:
             LoginAttemptCounter.objects.filter(key=budget.key, count__gt=0, expires_at__gt=now).update(
-                count=F("count") - 1)
+                count=F("count") - 1
+            )
 
 
 def attempt_reserve(request, email: str) -> Reservation:
@@ -170,13 +181,15 @@ def attempt_reserve(request, email: str) -> Reservation:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             for budget in found:
-                cursor.execute(_TAKE, {"key": budget.key, "expires_at": budget.expires_at, "now": now,
-                                       "limit": budget.limit})
+                cursor.execute(
+                    _TAKE, {"key": budget.key, "expires_at": budget.expires_at, "now": now, "limit": budget.limit}
+                )
                 if cursor.fetchone() is None:
                     raise _Spent(budget)  # rolls back what the others took
     except _Spent as spent:
-        ends = (LoginAttemptCounter.objects.filter(key=spent.budget.key)
-                .values_list("expires_at", flat=True).first()) or spent.budget.expires_at
+        ends = (
+            LoginAttemptCounter.objects.filter(key=spent.budget.key).values_list("expires_at", flat=True).first()
+        ) or spent.budget.expires_at
         raise spent.budget.refused(math.ceil((ends - timezone.now()).total_seconds())) from None
     return Reservation(found)
 

@@ -23,8 +23,11 @@ class HospitalEmailBackend(ModelBackend):
             return None
         reservation = attempt_reserve(request, typed)  # raises LoginRefused when spent
         canonical = canonical_email_or_none(typed)
-        user = None if canonical is None else (
-            User.objects.filter(email=canonical, hospital_id=request_hospital_id(request)).first())
+        user = (
+            None
+            if canonical is None
+            else (User.objects.filter(email=canonical, hospital_id=request_hospital_id(request)).first())
+        )
         if user is None:
             # Spend the time of a real check, so response times do not tell
             # which emails have accounts here.

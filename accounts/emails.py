@@ -1,4 +1,5 @@
 """The account emails, queued with plain-string contexts (names and links on the hospital's frontend)."""
+
 from allauth.account.utils import user_pk_to_url_str
 from django.urls import reverse
 
@@ -16,25 +17,33 @@ def _current_hospital():
 def verification_queue(*, address, key: str) -> Email:
     user = address.user
     link = hospital_link(user.hospital, reverse("account_confirm_email", args=[key]))
-    return email_queue(kind=Email.Kind.VERIFY_EMAIL, to=address.email, hospital=user.hospital,
-                       context={"name": user.name, "link": link, "key": key})
+    return email_queue(
+        kind=Email.Kind.VERIFY_EMAIL,
+        to=address.email,
+        hospital=user.hospital,
+        context={"name": user.name, "link": link, "key": key},
+    )
 
 
 def password_reset_queue(*, user, key: str) -> Email:
     link = hospital_link(user.hospital, reverse("password_reset_confirm", args=[user_pk_to_url_str(user), key]))
-    return email_queue(kind=Email.Kind.PASSWORD_RESET, to=user.email, hospital=user.hospital,
-                       context={"name": user.name, "link": link})
+    return email_queue(
+        kind=Email.Kind.PASSWORD_RESET, to=user.email, hospital=user.hospital, context={"name": user.name, "link": link}
+    )
 
 
 def password_changed_queue(*, user) -> Email:
     reset_link = hospital_link(user.hospital, "/accounts/password/reset/") if user.hospital else ""
-    return email_queue(kind=Email.Kind.PASSWORD_CHANGED, to=user.email, hospital=user.hospital,
-                       context={"name": user.name, "reset_link": reset_link})
+    return email_queue(
+        kind=Email.Kind.PASSWORD_CHANGED,
+        to=user.email,
+        hospital=user.hospital,
+        context={"name": user.name, "reset_link": reset_link},
+    )
 
 
 def account_exists_queue(*, email: str) -> Email:
     """To the owner of an address somebody tried to register again at its hospital: where to reset instead."""
     hospital = _current_hospital()
     reset_link = hospital_link(hospital, "/accounts/password/reset/") if hospital else ""
-    return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=hospital,
-                       context={"reset_link": reset_link})
+    return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=hospital, context={"reset_link": reset_link})

@@ -1,5 +1,6 @@
 """Identity, in the public schema. Each hospital is a realm: an email is unique within its hospital and among
 platform staff."""
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -28,18 +29,28 @@ class UserManager(BaseUserManager["User"]):
         # a hospital's accounts are found with their hospital (accounts.backends).
         return self.get(email=canonical_email_or_none(email), hospital=None)
 
-    def create_user(self, email: str, password: str | None = None, *, hospital=None,
-                    first_name: str = "", last_name: str = "", is_active: bool = True) -> User:
+    def create_user(
+        self,
+        email: str,
+        password: str | None = None,
+        *,
+        hospital=None,
+        first_name: str = "",
+        last_name: str = "",
+        is_active: bool = True,
+    ) -> User:
         """A hospital's staff account. Without a password it cannot log in until one is set."""
         if hospital is None:
             raise ValueError("A hospital user needs a hospital; platform staff are made with create_superuser.")
         if hospital.is_platform:
             raise ValueError("Users belong to a hospital, not to the platform's public schema.")
-        return self._create(email, password, hospital=hospital, first_name=first_name,
-                            last_name=last_name, is_active=is_active)
+        return self._create(
+            email, password, hospital=hospital, first_name=first_name, last_name=last_name, is_active=is_active
+        )
 
-    def create_superuser(self, email: str, password: str | None = None, *,
-                         first_name: str = "", last_name: str = "") -> User:
+    def create_superuser(
+        self, email: str, password: str | None = None, *, first_name: str = "", last_name: str = ""
+    ) -> User:
         """Platform staff: no hospital, full rights in the platform's admin.
 
         Made by an operator (`createsuperuser` calls this too), so the address
@@ -48,8 +59,15 @@ class UserManager(BaseUserManager["User"]):
         from allauth.account.models import EmailAddress
 
         with transaction.atomic(using=self._db):
-            user = self._create(email, password, hospital=None, first_name=first_name, last_name=last_name,
-                                is_staff=True, is_superuser=True)
+            user = self._create(
+                email,
+                password,
+                hospital=None,
+                first_name=first_name,
+                last_name=last_name,
+                is_staff=True,
+                is_superuser=True,
+            )
             EmailAddress.objects.using(self._db).create(user=user, email=user.email, primary=True, verified=True)
         return user
 
@@ -67,7 +85,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
     hospital = models.ForeignKey(
-        "tenants.Hospital", null=True, blank=True, on_delete=models.PROTECT, related_name="users",
+        "tenants.Hospital",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
         help_text="The hospital this account belongs to; empty for platform staff.",
     )
     is_active = models.BooleanField(default=True)
@@ -83,19 +105,28 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         constraints = [
             # A hospital is a realm: the same address at two hospitals is two accounts.
-            models.UniqueConstraint(fields=["hospital", "email"], condition=Q(hospital__isnull=False),
-                                    name="accounts_user_email_unique_per_hospital",
-                                    violation_error_message="This email address has an account at this hospital."),
-            models.UniqueConstraint(fields=["email"], condition=Q(hospital__isnull=True),
-                                    name="accounts_user_email_unique_among_platform_staff",
-                                    violation_error_message="This email address belongs to platform staff."),
+            models.UniqueConstraint(
+                fields=["hospital", "email"],
+                condition=Q(hospital__isnull=False),
+                name="accounts_user_email_unique_per_hospital",
+                violation_error_message="This email address has an account at this hospital.",
+            ),
+            models.UniqueConstraint(
+                fields=["email"],
+                condition=Q(hospital__isnull=True),
+                name="accounts_user_email_unique_among_platform_staff",
+                violation_error_message="This email address belongs to platform staff.",
+            ),
             # Only canonical forms are stored (plain ASCII, lower case), whatever path wrote the row.
-            models.CheckConstraint(condition=Q(email=Lower("email")) & Q(email__regex=r"^[!-~]+$"),
-                                   name="accounts_user_email_canonical"),
+            models.CheckConstraint(
+                condition=Q(email=Lower("email")) & Q(email__regex=r"^[!-~]+$"), name="accounts_user_email_canonical"
+            ),
             # Platform staff belong to no hospital; hospital staff are never platform staff.
             models.CheckConstraint(
-                condition=(Q(hospital__isnull=True, is_staff=True)
-                           | Q(hospital__isnull=False, is_staff=False, is_superuser=False)),
+                condition=(
+                    Q(hospital__isnull=True, is_staff=True)
+                    | Q(hospital__isnull=False, is_staff=False, is_superuser=False)
+                ),
                 name="accounts_user_staff_xor_hospital",
             ),
         ]

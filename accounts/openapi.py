@@ -1,4 +1,5 @@
 """OpenAPI shapes of the /accounts/ views (dj-rest-auth's, which carry no annotations, and ours)."""
+
 from __future__ import annotations
 
 from drf_spectacular.contrib.rest_auth import SimpleJWTCookieScheme
@@ -11,8 +12,9 @@ from core.openapi import DetailSerializer, with_schema
 
 class LoginResponseSerializer(serializers.Serializer):
     access = serializers.CharField(help_text="The access token, also set as the `hospital-access` cookie.")
-    refresh = serializers.CharField(allow_blank=True, help_text="Always empty: the refresh token is only in "
-                                                                "the HttpOnly `hospital-refresh` cookie.")
+    refresh = serializers.CharField(
+        allow_blank=True, help_text="Always empty: the refresh token is only in the HttpOnly `hospital-refresh` cookie."
+    )
     user = UserDetailsSerializer()
     access_expiration = serializers.DateTimeField()
     refresh_expiration = serializers.DateTimeField()
@@ -68,37 +70,48 @@ class HospitalJWTScheme(SimpleJWTCookieScheme):
     target_class = "accounts.authentication.HospitalJWTAuthentication"
 
 
-
 class LoginViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.LoginView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, post={
-            "responses": LoginResponseSerializer, "summary": "Log in (email and password)",
-            "description": "Verified accounts of this hospital (or platform staff, on the platform domain) only. "
-                           "Sets the `hospital-access`, `hospital-refresh` (HttpOnly) and `csrftoken` cookies; "
-                           "creates no session. Too many failures for one account answer 429.",
-        })
+        return with_schema(
+            self.target_class,
+            post={
+                "responses": LoginResponseSerializer,
+                "summary": "Log in (email and password)",
+                "description": "Verified accounts of this hospital (or platform staff, on the platform domain) only. "
+                "Sets the `hospital-access`, `hospital-refresh` (HttpOnly) and `csrftoken` cookies; "
+                "creates no session. Too many failures for one account answer 429.",
+            },
+        )
 
 
 class InvitationAcceptViewExtension(OpenApiViewExtension):
     target_class = "hospitals.views.InvitationAcceptView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, post={"responses": LoginResponseSerializer,
-                                                 "summary": "Accept an invitation: answers like a login"})
+        return with_schema(
+            self.target_class,
+            post={"responses": LoginResponseSerializer, "summary": "Accept an invitation: answers like a login"},
+        )
 
 
 class LogoutViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.LogoutView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, get={"exclude": True},
-                        post={"request": RefreshRequestSerializer, "responses": DetailSerializer,
-                              "summary": "Log out: blacklist the refresh token, clear the cookies",
-                              "description": "The refresh token comes from the body, else the "
-                                             "`hospital-refresh` cookie (then with the `X-CSRFToken` header, "
-                                             "else 403 `csrf_failed`); none: 400 `refresh_missing`."})
+        return with_schema(
+            self.target_class,
+            get={"exclude": True},
+            post={
+                "request": RefreshRequestSerializer,
+                "responses": DetailSerializer,
+                "summary": "Log out: blacklist the refresh token, clear the cookies",
+                "description": "The refresh token comes from the body, else the "
+                "`hospital-refresh` cookie (then with the `X-CSRFToken` header, "
+                "else 403 `csrf_failed`); none: 400 `refresh_missing`.",
+            },
+        )
 
 
 class PasswordChangeViewExtension(OpenApiViewExtension):
@@ -119,18 +132,25 @@ class TokenRefreshViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.TokenRefreshView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, post={
-            "request": RefreshRequestSerializer, "responses": RefreshResponseSerializer,
-            "description": "The refresh token comes from the body, else the `hospital-refresh` cookie (then "
-                           "with the `X-CSRFToken` header, else 403 `csrf_failed`). It rotates."})
+        return with_schema(
+            self.target_class,
+            post={
+                "request": RefreshRequestSerializer,
+                "responses": RefreshResponseSerializer,
+                "description": "The refresh token comes from the body, else the `hospital-refresh` cookie (then "
+                "with the `X-CSRFToken` header, else 403 `csrf_failed`). It rotates.",
+            },
+        )
 
 
 class TokenVerifyViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.TokenVerifyView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, post={"request": TokenVerifyRequestSerializer,
-                                                 "responses": TokenVerifyResponseSerializer})
+        return with_schema(
+            self.target_class,
+            post={"request": TokenVerifyRequestSerializer, "responses": TokenVerifyResponseSerializer},
+        )
 
 
 class RegisterViewExtension(OpenApiViewExtension):
@@ -144,31 +164,38 @@ class VerifyEmailViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.VerifyEmailView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, get={"exclude": True},
-                        post={"request": VerifyEmailRequestSerializer, "responses": DetailSerializer})
+        return with_schema(
+            self.target_class,
+            get={"exclude": True},
+            post={"request": VerifyEmailRequestSerializer, "responses": DetailSerializer},
+        )
 
 
 class ResendEmailVerificationViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.ResendEmailVerificationView"
 
     def view_replacement(self):
-        return with_schema(self.target_class, post={"request": ResendEmailRequestSerializer,
-                                                 "responses": {200: DetailSerializer}})
+        return with_schema(
+            self.target_class, post={"request": ResendEmailRequestSerializer, "responses": {200: DetailSerializer}}
+        )
 
 
 def _link_extension(view_path: str, name: str, *params: str):
-    response = type(f"{name}Serializer", (serializers.Serializer,), {
-        "detail": serializers.CharField(help_text="What to POST, and where."),
-        **{p: serializers.CharField() for p in params},
-        "Meta": type("Meta", (), {"ref_name": name}),
-    })
+    response = type(
+        f"{name}Serializer",
+        (serializers.Serializer,),
+        {
+            "detail": serializers.CharField(help_text="What to POST, and where."),
+            **{p: serializers.CharField() for p in params},
+            "Meta": type("Meta", (), {"ref_name": name}),
+        },
+    )
 
     class Extension(OpenApiViewExtension):
         target_class = view_path
 
         def view_replacement(self):
-            return with_schema(self.target_class, get={"responses": response,
-                                                       "summary": "Where an email link lands"})
+            return with_schema(self.target_class, get={"responses": response, "summary": "Where an email link lands"})
 
     Extension.__name__ = f"{name}Extension"
     return Extension
@@ -176,5 +203,6 @@ def _link_extension(view_path: str, name: str, *params: str):
 
 EmailConfirmLinkExtension = _link_extension("accounts.views.EmailConfirmLinkView", "EmailConfirmLink", "key")
 InvitationLinkExtension = _link_extension("accounts.views.InvitationLinkView", "InvitationLink", "token")
-PasswordResetLinkExtension = _link_extension("accounts.views.PasswordResetLinkView", "PasswordResetLink",
-                                             "uid", "token")
+PasswordResetLinkExtension = _link_extension(
+    "accounts.views.PasswordResetLinkView", "PasswordResetLink", "uid", "token"
+)

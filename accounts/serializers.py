@@ -1,4 +1,5 @@
 """dj-rest-auth serializers, made email-only and scoped to the hospital of the request."""
+
 from allauth.account.adapter import get_adapter
 from allauth.account.forms import default_token_generator
 from dj_rest_auth import serializers as rest_auth
@@ -72,8 +73,9 @@ class RegisterSerializer(serializers.Serializer):
 
 class UserDetailsSerializer(serializers.ModelSerializer):
     # null for platform staff, who belong to no hospital.
-    hospital: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="slug", read_only=True,
-                                                                          allow_null=True)
+    hospital: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = User

@@ -1,4 +1,5 @@
 """Account operations, called alike by the API, commands and tasks."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -22,8 +23,9 @@ if TYPE_CHECKING:  # tenants sits above accounts: its model is only named here
     from tenants.models import Hospital
 
 
-def user_register(*, request, hospital: Hospital, email: str, password: str,
-                  first_name: str = "", last_name: str = "") -> User | None:
+def user_register(
+    *, request, hospital: Hospital, email: str, password: str, first_name: str = "", last_name: str = ""
+) -> User | None:
     """Self-registration at `hospital` (the current schema); the account waits for email verification.
 
     An address that already has an account at this hospital creates nothing
@@ -39,8 +41,9 @@ def user_register(*, request, hospital: Hospital, email: str, password: str,
             registration_unclaimed_release(hospital=hospital, email=email, expired_only=True)
             if User.objects.filter(email=email, hospital=hospital).exists():
                 raise IntegrityError("email taken")
-            user = User.objects.create_user(email, password, hospital=hospital,
-                                            first_name=first_name, last_name=last_name)
+            user = User.objects.create_user(
+                email, password, hospital=hospital, first_name=first_name, last_name=last_name
+            )
             address = EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
             address.send_confirmation(request, signup=True)  # queued; published after commit
     except IntegrityError:  # taken before, or by a concurrent registration
@@ -56,9 +59,11 @@ def _unclaimed_registrations():
     (Invited accounts waiting for acceptance are inactive and have no address row yet: not these.)
     """
     verified = EmailAddress.objects.filter(user=OuterRef("pk"), verified=True)
-    return (User.objects.filter(hospital__isnull=False, is_active=True, last_login=None,
-                                emailaddress__verified=False)
-            .exclude(Exists(verified)).distinct())
+    return (
+        User.objects.filter(hospital__isnull=False, is_active=True, last_login=None, emailaddress__verified=False)
+        .exclude(Exists(verified))
+        .distinct()
+    )
 
 
 def _expired(registrations):
@@ -106,13 +111,17 @@ def password_changed(*, user, reset: bool = False) -> None:
     hash they carry (simplejwt's CHECK_REVOKE_TOKEN).
     """
     refresh_tokens_revoke(user_id=user.pk)
-    audit_record(action=AuditEvent.Action.PASSWORD_RESET if reset else AuditEvent.Action.PASSWORD_CHANGED,
-                 actor=user, target=user)
+    audit_record(
+        action=AuditEvent.Action.PASSWORD_RESET if reset else AuditEvent.Action.PASSWORD_CHANGED,
+        actor=user,
+        target=user,
+    )
     emails.password_changed_queue(user=user)
 
 
-def user_create_verified(*, hospital: Hospital | None, email: str, password: str | None,
-                         first_name: str = "", last_name: str = "") -> User:
+def user_create_verified(
+    *, hospital: Hospital | None, email: str, password: str | None, first_name: str = "", last_name: str = ""
+) -> User:
     """An account made by an operator (not self-registered): its email counts as verified.
 
     ``hospital=None`` makes platform staff (whose address create_superuser verifies itself).
@@ -120,7 +129,6 @@ def user_create_verified(*, hospital: Hospital | None, email: str, password: str
     if hospital is None:
         return User.objects.create_superuser(email, password, first_name=first_name, last_name=last_name)
     with transaction.atomic():
-        user = User.objects.create_user(email, password, hospital=hospital,
-                                        first_name=first_name, last_name=last_name)
+        user = User.objects.create_user(email, password, hospital=hospital, first_name=first_name, last_name=last_name)
         EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     return user

@@ -15,6 +15,7 @@ is at most rate x processes), logs it, and tries Redis again after
 Rates come from `settings.THROTTLE_RATES` (`"<n>/<second|minute|hour|day>"`),
 read on every request so that tests and deploys can change them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -89,8 +90,12 @@ def _count(key: str, window: int, period: int, cache_alias: str, *, increment: b
         except Exception as exc:  # redis.exceptions.RedisError, OSError, ...
             with _cache_down_lock:
                 _cache_down_until = time.monotonic() + FALLBACK_RETRY_SECONDS
-            log.warning("Throttle cache unreachable (%s: %s); per-process limits for %ss",
-                        type(exc).__name__, exc, FALLBACK_RETRY_SECONDS)
+            log.warning(
+                "Throttle cache unreachable (%s: %s); per-process limits for %ss",
+                type(exc).__name__,
+                exc,
+                FALLBACK_RETRY_SECONDS,
+            )
     # The cache's key function adds the schema; the local fallback adds it here.
     local_key = f"{current_schema_name()}:{key}"
     return _local.hit(local_key, period) if increment else _local.peek(local_key, period)

@@ -1,4 +1,5 @@
 """JWTs that name their hospital, and the check that they are used nowhere else."""
+
 import logging
 import uuid
 
@@ -108,9 +109,12 @@ def refresh_token_reuse_revoke(*, raw: str, elsewhere: bool = False) -> bool:
     if schema is None:  # its hospital is gone: nowhere to record it but the log
         return True
     with schema_context(schema):
-        audit_record(action=AuditEvent.Action.REFRESH_TOKEN_REUSED, target_type="accounts.user",
-                     target_id=token["user_id"],
-                     detail={"revoked_tokens": revoked, **({"presented_elsewhere": True} if elsewhere else {})})
+        audit_record(
+            action=AuditEvent.Action.REFRESH_TOKEN_REUSED,
+            target_type="accounts.user",
+            target_id=token["user_id"],
+            detail={"revoked_tokens": revoked, **({"presented_elsewhere": True} if elsewhere else {})},
+        )
     return True
 
 
@@ -125,8 +129,9 @@ def _home_schema(token) -> str | None:
 def refresh_tokens_revoke(*, user_id: int, family: str | None = None) -> int:
     """Blacklists the user's live refresh tokens (only `family`'s, if given); returns how many."""
     revoked = 0
-    live = OutstandingToken.objects.filter(user_id=user_id, blacklistedtoken__isnull=True,
-                                           expires_at__gt=timezone.now())
+    live = OutstandingToken.objects.filter(
+        user_id=user_id, blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
+    )
     for outstanding in live:
         if family is not None:
             claims = jwt.decode(outstanding.token, options={"verify_signature": False})

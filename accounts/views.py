@@ -2,6 +2,7 @@
 
 Each subclass changes one thing; everything else is dj-rest-auth's.
 """
+
 from allauth.account.models import EmailAddress
 from dj_rest_auth import views as rest_auth
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
@@ -69,8 +70,12 @@ class RegisterView(registration.RegisterView):
     def perform_create(self, serializer):
         data = serializer.validated_data
         return services.user_register(
-            request=self.request._request, hospital=self.request.tenant, email=data["email"],
-            password=data["password1"], first_name=data["first_name"], last_name=data["last_name"],
+            request=self.request._request,
+            hospital=self.request.tenant,
+            email=data["email"],
+            password=data["password1"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
         )
 
 
@@ -112,18 +117,22 @@ class LogoutView(rest_auth.LogoutView):
     def logout(self, request):
         raw = presented_refresh_token(request)
         if not raw:
-            response = Response(error_body("No refresh token in the cookie or the body.", "refresh_missing"),
-                                status=status.HTTP_400_BAD_REQUEST)
+            response = Response(
+                error_body("No refresh token in the cookie or the body.", "refresh_missing"),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         else:
             try:
                 token = refresh_token_here(raw, request)
             except InvalidToken as exc:
-                response = Response(error_body(exc.detail["detail"], str(exc.detail["code"])),
-                                    status=status.HTTP_401_UNAUTHORIZED)
+                response = Response(
+                    error_body(exc.detail["detail"], str(exc.detail["code"])), status=status.HTTP_401_UNAUTHORIZED
+                )
             else:
                 token.blacklist()
-                audit_record(action=AuditEvent.Action.LOGOUT, target_type="accounts.user",
-                             target_id=token.get("user_id", ""))
+                audit_record(
+                    action=AuditEvent.Action.LOGOUT, target_type="accounts.user", target_id=token.get("user_id", "")
+                )
                 response = Response({"detail": "Successfully logged out."})
         unset_jwt_cookies(response)
         return response

@@ -1,4 +1,5 @@
 """Where the current request came from, for audit records made deep inside services."""
+
 from __future__ import annotations
 
 from contextvars import ContextVar
@@ -24,9 +25,9 @@ class AuditOriginMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = current_origin.set(Origin(ip=client_ip(request),
-                                          user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
-                                          request=request))
+        token = current_origin.set(
+            Origin(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:500], request=request)
+        )
         try:
             return self.get_response(request)
         finally:

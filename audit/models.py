@@ -1,4 +1,5 @@
 """The audit trail: append-only, in every schema (a hospital's events in its own, the platform's in public)."""
+
 from django.db import models
 from django.utils import timezone
 

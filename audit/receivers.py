@@ -1,4 +1,5 @@
 """Django's auth signals, into the audit trail of the schema the request was served from."""
+
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 

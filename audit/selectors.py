@@ -1,4 +1,5 @@
 """Reads of the audit trail of the schema being called."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,13 +9,17 @@ from django.db.models import QuerySet
 from audit.models import AuditEvent
 
 
-def audit_event_list(*, actor: str = "", action: str = "", since: datetime | None = None,
-                     until: datetime | None = None) -> QuerySet[AuditEvent]:
+def audit_event_list(
+    *, actor: str = "", action: str = "", since: datetime | None = None, until: datetime | None = None
+) -> QuerySet[AuditEvent]:
     """Newest first; `actor` is an account id (digits) or an email (any case)."""
     events = AuditEvent.objects.all()
     if actor:
-        events = (events.filter(actor_id=int(actor)) if actor.isascii() and actor.isdigit()
-                  else events.filter(actor_email__iexact=actor))
+        events = (
+            events.filter(actor_id=int(actor))
+            if actor.isascii() and actor.isdigit()
+            else events.filter(actor_email__iexact=actor)
+        )
     if action:
         events = events.filter(action=action)
     if since is not None:

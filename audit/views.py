@@ -1,5 +1,6 @@
 """The audit trail's list API; who may read it is decided where it is routed (hospital admins on
 `/api/audit/`: hospitals/urls.py; platform staff on `/api/platform/audit/`: tenants/urls.py)."""
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -13,8 +14,18 @@ _WHEN = "Use an ISO 8601 date and time, e.g. 2026-11-30T08:00:00Z."
 class AuditEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEvent
-        fields = ("id", "created", "action", "actor_id", "actor_email", "ip", "user_agent", "target_type",
-                  "target_id", "detail")
+        fields = (
+            "id",
+            "created",
+            "action",
+            "actor_id",
+            "actor_email",
+            "ip",
+            "user_agent",
+            "target_type",
+            "target_id",
+            "detail",
+        )
 
 
 class AuditFilterSerializer(serializers.Serializer):
@@ -22,8 +33,11 @@ class AuditFilterSerializer(serializers.Serializer):
 
     # An account id or an email; CharField refuses NUL (PostgreSQL text cannot hold one).
     actor = serializers.CharField(max_length=254, required=False, allow_blank=True)
-    action = serializers.ChoiceField(choices=AuditEvent.Action.choices, required=False, error_messages={
-        "invalid_choice": f"Unknown action; one of {', '.join(AuditEvent.Action.values)}."})
+    action = serializers.ChoiceField(
+        choices=AuditEvent.Action.choices,
+        required=False,
+        error_messages={"invalid_choice": f"Unknown action; one of {', '.join(AuditEvent.Action.values)}."},
+    )
     since = serializers.DateTimeField(required=False, error_messages={"invalid": _WHEN})
     until = serializers.DateTimeField(required=False, error_messages={"invalid": _WHEN})
 
@@ -42,7 +56,8 @@ class AuditEventListView(ListAPIView):
 
     def get_queryset(self):
         params = self.request.query_params
-        filters = AuditFilterSerializer(data={name: params[name] for name in AuditFilterSerializer().fields
-                                              if params.get(name, "").strip()})
+        filters = AuditFilterSerializer(
+            data={name: params[name] for name in AuditFilterSerializer().fields if params.get(name, "").strip()}
+        )
         filters.is_valid(raise_exception=True)
         return audit_event_list(**filters.validated_data)

@@ -7,6 +7,7 @@ A scenario runs inside a devtools Stack: Ctrl-C or SIGTERM still stops its serve
 The smoke run starts (or reuses) the embedded PostgreSQL once and runs each scenario in a process of its own
 (each sets up Django on its own database), failing unless it exits 0 and prints its figures.
 """
+
 import argparse
 import importlib
 import os
@@ -82,8 +83,10 @@ def smoke(names: list[str]) -> int:
     except StepFailed as exc:
         print(f"bench: error: {exc}", file=sys.stderr, flush=True)
         return 1
-    say("smoke: " + ", ".join(f"{name} {'ok' if ok else 'FAILED'} ({seconds:.0f} s)"
-                              for name, (ok, seconds) in results.items()))
+    say(
+        "smoke: "
+        + ", ".join(f"{name} {'ok' if ok else 'FAILED'} ({seconds:.0f} s)" for name, (ok, seconds) in results.items())
+    )
     return 0 if all(ok for ok, _ in results.values()) else 1
 
 
@@ -91,8 +94,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--smoke"]:
         return smoke(argv[1:])
     if not argv or argv[0] not in SCENARIOS:
-        print(f"usage: python -m bench <scenario> [args] | --smoke [scenario ...]\nscenarios: {', '.join(SCENARIOS)}",
-              file=sys.stderr)
+        print(
+            f"usage: python -m bench <scenario> [args] | --smoke [scenario ...]\nscenarios: {', '.join(SCENARIOS)}",
+            file=sys.stderr,
+        )
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     return run_scenario(argv[0], argv[1:])
 

@@ -62,15 +62,19 @@ def bench_mode(stack, mode: str, conn_max_age: int, args) -> Result:
 def report(results, args) -> None:
     print()
     print(machine() + "; client and server share these CPUs")
-    print(f"GET /accounts/user/ on {TENANT_HOST}, Bearer token, concurrency {args.concurrency}, "
-          f"manage.py runserver (DEBUG=false), client TCP_QUICKACK {'on' if args.quickack else 'off'}")
+    print(
+        f"GET /accounts/user/ on {TENANT_HOST}, Bearer token, concurrency {args.concurrency}, "
+        f"manage.py runserver (DEBUG=false), client TCP_QUICKACK {'on' if args.quickack else 'off'}"
+    )
     header = f"{'mode':<28} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7} {'tcp conns':>9}"
     print(header)
     print("-" * len(header))
     for r in results:
         label = f"{r.mode} (CONN_MAX_AGE={r.conn_max_age})"
-        print(f"{label:<28} {r.requests:>8} {r.seconds:>8.2f} {r.rate:>8.1f} {r.percentile(50):>7.2f} "
-              f"{r.percentile(95):>7.2f} {r.tcp_connections:>9}")
+        print(
+            f"{label:<28} {r.requests:>8} {r.seconds:>8.2f} {r.rate:>8.1f} {r.percentile(50):>7.2f} "
+            f"{r.percentile(95):>7.2f} {r.tcp_connections:>9}"
+        )
     persistent, per_request = results
     print(f"speed-up (persistent / per-request req/s): {persistent.rate / per_request.rate:.2f}x")
 

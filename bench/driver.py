@@ -1,4 +1,5 @@
 """What the scenarios share: errors and output, the database they run in, the runserver under test, HTTP clients."""
+
 from __future__ import annotations
 
 import argparse
@@ -47,21 +48,42 @@ def bounded_int(low: int, high: int):
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be between {low} and {high}")
         return value
+
     return parse
 
 
 def add_client_arguments(parser: argparse.ArgumentParser, *, requests: int, concurrency: int, warmup: int) -> None:
     """The options of the HTTP scenarios' clients."""
-    parser.add_argument("--requests", type=bounded_int(1, 1_000_000), default=requests,
-                        help=f"measured requests per run (default {requests})")
-    parser.add_argument("--concurrency", type=bounded_int(1, MAX_CONCURRENCY), default=concurrency,
-                        help=f"client threads, each with its own keep-alive connection (default {concurrency})")
-    parser.add_argument("--warmup", type=bounded_int(0, 100_000), default=warmup,
-                        help=f"unmeasured requests per client thread before timing starts (default {warmup})")
-    parser.add_argument("--time-limit", type=bounded_int(1, 3600), default=600,
-                        help="seconds allowed per run for warm-up plus measurement (default 600)")
-    parser.add_argument("--delayed-ack", dest="quickack", action="store_false",
-                        help="leave the kernel's delayed ACKs on (adds a ~40 ms stall per request under runserver)")
+    parser.add_argument(
+        "--requests",
+        type=bounded_int(1, 1_000_000),
+        default=requests,
+        help=f"measured requests per run (default {requests})",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=bounded_int(1, MAX_CONCURRENCY),
+        default=concurrency,
+        help=f"client threads, each with its own keep-alive connection (default {concurrency})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=bounded_int(0, 100_000),
+        default=warmup,
+        help=f"unmeasured requests per client thread before timing starts (default {warmup})",
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=bounded_int(1, 3600),
+        default=600,
+        help="seconds allowed per run for warm-up plus measurement (default 600)",
+    )
+    parser.add_argument(
+        "--delayed-ack",
+        dest="quickack",
+        action="store_false",
+        help="leave the kernel's delayed ACKs on (adds a ~40 ms stall per request under runserver)",
+    )
 
 
 def nproc() -> int:
@@ -72,8 +94,10 @@ def nproc() -> int:
 
 
 def machine(extra: str = "") -> str:
-    return (f"machine: nproc={nproc()}, python {platform.python_version()} ({platform.python_implementation()})"
-            f"{extra}, {platform.system()} {platform.machine()}")
+    return (
+        f"machine: nproc={nproc()}, python {platform.python_version()} ({platform.python_implementation()})"
+        f"{extra}, {platform.system()} {platform.machine()}"
+    )
 
 
 class Timings:
@@ -184,13 +208,15 @@ def django_on_dedicated_database(stack: Stack, name: str):
 def setup_django(database_url: str) -> None:
     """Django in this process, on database_url, with tasks published to an in-memory broker nobody reads."""
     multiprocessing.util.register_after_fork(_POOL_WORKER_SIGNALS, _PoolWorkerSignals.reset)
-    os.environ.update({
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-        "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory
-        "CELERY_BROKER_URL": "memory://localhost",
-        "LOG_LEVEL": "WARNING",
-    })
+    os.environ.update(
+        {
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": SETTINGS,
+            "DJANGO_DEBUG": "false",  # DEBUG keeps every query in memory
+            "CELERY_BROKER_URL": "memory://localhost",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     os.environ.pop("DJANGO_ALLOWED_HOSTS", None)
     import django
 
@@ -223,8 +249,13 @@ class Server:
     def __enter__(self):
         env = django_env(DB_CONN_MAX_AGE=str(self.conn_max_age), DJANGO_DEBUG="false")
         with open(self.log_path, "w") as log:
-            self.proc = self.stack.spawn(self.name, commands.runserver_command(f"{HOST}:{self.port}", reload=False),
-                                         env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = self.stack.spawn(
+                self.name,
+                commands.runserver_command(f"{HOST}:{self.port}", reload=False),
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_until(self._answers, SERVER_START_TIMEOUT, f"{self.name} did not answer", interval=0.2)
         except TimedOut as exc:
@@ -253,8 +284,9 @@ class Server:
 # HTTP clients
 
 
-def request(port: int, method: str, path: str, *, host: str, body: dict | None = None,
-            timeout: float = HTTP_TIMEOUT) -> tuple[int, bytes, float]:
+def request(
+    port: int, method: str, path: str, *, host: str, body: dict | None = None, timeout: float = HTTP_TIMEOUT
+) -> tuple[int, bytes, float]:
     """One request on a fresh connection: (status, body, seconds)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     headers = {"Host": host}
@@ -329,8 +361,9 @@ class Client:
         self.conn.close()
 
 
-def _worker(client: Client, warmup: int, count: int, start: threading.Barrier, deadline: float,
-            latencies: list, errors: list) -> None:
+def _worker(
+    client: Client, warmup: int, count: int, start: threading.Barrier, deadline: float, latencies: list, errors: list
+) -> None:
     try:
         for _ in range(warmup):
             client.send()

@@ -43,13 +43,20 @@ def medians_ms(send, known: str, samples: int) -> tuple[float, float]:
 def report(label: str, known: float, unknown: float) -> None:
     bound = max(50.0, 0.3 * max(known, unknown))
     verdict = "alike" if abs(known - unknown) < bound else "DIFFER"
-    print(f"{label}: known {known:.1f} ms, unknown {unknown:.1f} ms, difference {abs(known - unknown):.1f} ms "
-          f"(bound {bound:.0f} ms): {verdict}", flush=True)
+    print(
+        f"{label}: known {known:.1f} ms, unknown {unknown:.1f} ms, difference {abs(known - unknown):.1f} ms "
+        f"(bound {bound:.0f} ms): {verdict}",
+        flush=True,
+    )
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--samples", type=bounded_int(1, 10_000), default=15,
-                        help="requests of each kind per endpoint (default 15; 2 for a smoke run)")
+    parser.add_argument(
+        "--samples",
+        type=bounded_int(1, 10_000),
+        default=15,
+        help="requests of each kind per endpoint (default 15; 2 for a smoke run)",
+    )
 
 
 def run(stack, args) -> int:
@@ -59,9 +66,11 @@ def run(stack, args) -> int:
     prepare_demo(stack)
     stack.ensure_broker()  # mail is queued (nobody sends it): the path production takes
     with Server(stack, "enumeration", 60) as server:
+
         def register(email: str) -> float:
-            return post(server.port, "/accounts/registration/", {"email": email, "password1": PASSWORD,
-                                                                 "password2": PASSWORD})
+            return post(
+                server.port, "/accounts/registration/", {"email": email, "password1": PASSWORD, "password2": PASSWORD}
+            )
 
         def reset(email: str) -> float:
             return post(server.port, "/accounts/password/reset/", {"email": email})

@@ -57,8 +57,9 @@ def timed_create(slug: str, admin_password: str | None) -> float:
     from tenants.services import hospital_create
 
     began = time.perf_counter()
-    hospital_create(name=f"Bench {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example",
-                    admin_password=admin_password)
+    hospital_create(
+        name=f"Bench {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example", admin_password=admin_password
+    )
     return time.perf_counter() - began
 
 
@@ -120,11 +121,19 @@ def provision(args) -> dict:
                 raise BenchError(f"the default-path hospital at #{number} claimed a spare")
             say(f"#{number}: pool {pooled[number]:.3f} s, default path {default[number]:.3f} s")
         if number % 25 == 0:
-            say(f"{number}/{args.hospitals} hospitals; last {pooled[number]:.3f} s; "
-                f"{refilled} spares made so far in {refill_seconds:.1f} s")
+            say(
+                f"{number}/{args.hospitals} hospitals; last {pooled[number]:.3f} s; "
+                f"{refilled} spares made so far in {refill_seconds:.1f} s"
+            )
     refilled += spare_pool_refill()  # a pool of the usual size for migrate_schemas to find
-    return {"pooled": pooled, "default": default, "refilled": refilled, "refill_seconds": refill_seconds,
-            "spares_left": pool(), "cold": cold}
+    return {
+        "pooled": pooled,
+        "default": default,
+        "refilled": refilled,
+        "refill_seconds": refill_seconds,
+        "spares_left": pool(),
+        "cold": cold,
+    }
 
 
 def time_migrate_schemas() -> dict:
@@ -172,44 +181,62 @@ def report(args, result: dict, migrate: dict) -> None:
 
     print()
     print(machine(f", PostgreSQL {server_version}"))
-    print(f"hospital_create, {args.hospitals} hospitals through the pool (refilled in batches of {args.batch}, "
-          f"untimed) + 1 through the default path at each checkpoint; admin password: "
-          f"{'yes (Argon2)' if args.admin_password else 'none'}")
+    print(
+        f"hospital_create, {args.hospitals} hospitals through the pool (refilled in batches of {args.batch}, "
+        f"untimed) + 1 through the default path at each checkpoint; admin password: "
+        f"{'yes (Argon2)' if args.admin_password else 'none'}"
+    )
     header = f"{'hospital':>9} {'pool s':>8} {'default path s':>15} {'default / pool':>15}"
     print(header)
     print("-" * len(header))
     for number in args.checkpoints:
-        print(f"{'#' + str(number):>9} {pooled[number]:>8.3f} {default[number]:>15.3f} "
-              f"{default[number] / pooled[number]:>14.1f}x")
+        print(
+            f"{'#' + str(number):>9} {pooled[number]:>8.3f} {default[number]:>15.3f} "
+            f"{default[number] / pooled[number]:>14.1f}x"
+        )
     head, tail = times[:25], times[-25:]
     p90 = statistics.quantiles(times, n=10, method="inclusive")[-1]
-    print(f"pool, all {len(times)}: p50 {p50:.3f} s, p90 {p90:.3f} s, "
-          f"max {max(times):.3f} s; p50 of #1-#{len(head)} {statistics.median(head):.3f} s, "
-          f"of the last {len(tail)} {statistics.median(tail):.3f} s")
-    blocks = [times[i:i + 50] for i in range(0, len(times), 50)]
-    print("pool p50 per 50 hospitals: " + ", ".join(
-        f"#{i * 50 + 1}-#{i * 50 + len(block)} {statistics.median(block):.3f} s" for i, block in enumerate(blocks)))
-    print(f"spares: {result['refilled']} made in {result['refill_seconds']:.1f} s "
-          f"({result['refill_seconds'] / max(result['refilled'], 1):.3f} s each, outside the timings); "
-          f"{result['spares_left']} left in the pool")
-    print("first call in a fresh process (the warm-up, rolled back, not counted): "
-          + ", ".join(f"{path} {seconds:.3f} s" for path, seconds in result["cold"].items()))
+    print(
+        f"pool, all {len(times)}: p50 {p50:.3f} s, p90 {p90:.3f} s, "
+        f"max {max(times):.3f} s; p50 of #1-#{len(head)} {statistics.median(head):.3f} s, "
+        f"of the last {len(tail)} {statistics.median(tail):.3f} s"
+    )
+    blocks = [times[i : i + 50] for i in range(0, len(times), 50)]
+    print(
+        "pool p50 per 50 hospitals: "
+        + ", ".join(
+            f"#{i * 50 + 1}-#{i * 50 + len(block)} {statistics.median(block):.3f} s" for i, block in enumerate(blocks)
+        )
+    )
+    print(
+        f"spares: {result['refilled']} made in {result['refill_seconds']:.1f} s "
+        f"({result['refill_seconds'] / max(result['refilled'], 1):.3f} s each, outside the timings); "
+        f"{result['spares_left']} left in the pool"
+    )
+    print(
+        "first call in a fresh process (the warm-up, rolled back, not counted): "
+        + ", ".join(f"{path} {seconds:.3f} s" for path, seconds in result["cold"].items())
+    )
     included = "included in" if args.admin_password else "not in"
     print(f"Argon2 hash of one password on this machine ({included} the times above): {argon2_seconds():.3f} s")
     print()
     print(f"migrate_schemas, nothing to apply: public + {hospitals} hospitals + {result['spares_left']} spares")
     for executor, seconds in migrate.items():
         label = f"{executor} ({MULTIPROCESSING_PROCESSES} processes)" if executor == "multiprocessing" else executor
-        print(f"  {label:<28} {seconds:>7.2f} s  ({seconds / (hospitals + result['spares_left']) * 1000:.0f} ms "
-              f"per tenant schema)")
+        print(
+            f"  {label:<28} {seconds:>7.2f} s  ({seconds / (hospitals + result['spares_left']) * 1000:.0f} ms "
+            f"per tenant schema)"
+        )
     print()
     ratio = pooled[last] / pooled[first]
     speedups = [default[n] / pooled[n] for n in args.checkpoints]
     print("targets:")
     print(f"  p50 under 0.2 s:                    {p50:.3f} s  {'met' if p50 < 0.2 else 'MISSED'}")
     print(f"  #{last} within 1.2x of #{first}:              {ratio:.2f}x    {'met' if ratio <= 1.2 else 'MISSED'}")
-    print(f"  at least 3x faster than default:    {min(speedups):.1f}x (lowest)  "
-          f"{'met' if min(speedups) >= 3 else 'MISSED'}")
+    print(
+        f"  at least 3x faster than default:    {min(speedups):.1f}x (lowest)  "
+        f"{'met' if min(speedups) >= 3 else 'MISSED'}"
+    )
 
 
 # --------------------------------------------------------------------------
@@ -218,8 +245,11 @@ def report(args, result: dict, migrate: dict) -> None:
 def add_arguments(parser) -> None:
     parser.add_argument("--hospitals", type=int, default=300, help="hospitals provisioned through the pool")
     parser.add_argument("--batch", type=int, default=25, help="spares made per (untimed) refill")
-    parser.add_argument("--checkpoints", default="1,100,300",
-                        help="hospitals also provisioned through the default path (default 1,100,300)")
+    parser.add_argument(
+        "--checkpoints",
+        default="1,100,300",
+        help="hospitals also provisioned through the default path (default 1,100,300)",
+    )
     parser.add_argument("--admin-password", action="store_true", help="give each admin a password (Argon2)")
 
 

@@ -27,9 +27,25 @@ def celery_worker(queues: tuple[str, ...], concurrency: int, name: str) -> tuple
     # nothing here uses worker-to-worker events, and kombu's Redis transport crashed the worker when it
     # restarted those broadcast consumers after a broker outage ("'NoneType' object has no attribute
     # 'hostname'", celery/kombu#582); tasks are consumed and retried without them.
-    return ("-m", "celery", "-A", "tasks", "worker", "--loglevel=INFO", "--pool", "threads",
-            "--concurrency", str(concurrency), "--queues", ",".join(queues), "--hostname", f"{name}@%h",
-            "--without-gossip", "--without-mingle", "--without-heartbeat")
+    return (
+        "-m",
+        "celery",
+        "-A",
+        "tasks",
+        "worker",
+        "--loglevel=INFO",
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(concurrency),
+        "--queues",
+        ",".join(queues),
+        "--hostname",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    )
 
 
 # `make run`: one worker for every queue.

@@ -1,4 +1,5 @@
 """The one place that reads per-deploy values from the environment."""
+
 from pathlib import Path
 
 import environ

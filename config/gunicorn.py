@@ -3,6 +3,7 @@
 Command-line flags and GUNICORN_CMD_ARGS override anything here, e.g.
 GUNICORN_CMD_ARGS="--access-logfile -" for gunicorn's own access log.
 """
+
 import multiprocessing
 import os
 

@@ -13,6 +13,7 @@ that; this is the small part of it we need.
   naming the failed checks. Causes are logged, not returned: the probe is public and they name
   internal hosts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,8 +57,9 @@ class _BrokerProbe:
             raise TimeoutError("another probe is still waiting for the broker")
         try:
             if self.connection is None:
-                self.connection = celery_app.connection_for_write(transport_options={
-                    "socket_timeout": BROKER_TIMEOUT, "socket_connect_timeout": BROKER_TIMEOUT})
+                self.connection = celery_app.connection_for_write(
+                    transport_options={"socket_timeout": BROKER_TIMEOUT, "socket_connect_timeout": BROKER_TIMEOUT}
+                )
             # Connects (and pings) if never connected; once connected, kombu would not look again.
             self.connection.ensure_connection(max_retries=0, timeout=BROKER_TIMEOUT)
             # Redis, our broker: redis-py reconnects this client's socket by itself after an outage.
@@ -74,7 +76,10 @@ def check_cache() -> None:
 
 
 READINESS_CHECKS: dict[str, Callable[[], None]] = {
-    "database": check_database, "broker": check_broker, "cache": check_cache}
+    "database": check_database,
+    "broker": check_broker,
+    "cache": check_cache,
+}
 
 
 def _json(status: int, body: dict, request) -> JsonResponse:
@@ -113,8 +118,9 @@ class HealthCheckMiddleware:
         if probe is None:
             return self.get_response(request)
         if request.method not in ("GET", "HEAD"):
-            response = _json(405, {"detail": f'Method "{request.method}" not allowed.',
-                                   "code": "method_not_allowed"}, request)
+            response = _json(
+                405, {"detail": f'Method "{request.method}" not allowed.', "code": "method_not_allowed"}, request
+            )
             response["Allow"] = "GET, HEAD"
             return response
         if probe == "live":
@@ -123,5 +129,13 @@ class HealthCheckMiddleware:
         failed = [name for name, result in checks.items() if result != "ok"]
         if not failed:
             return _json(200, {"status": "ok", "checks": checks}, request)
-        return _json(503, {"status": "unavailable", "detail": f"Not ready: {', '.join(failed)} unreachable.",
-                           "code": "not_ready", "checks": checks}, request)
+        return _json(
+            503,
+            {
+                "status": "unavailable",
+                "detail": f"Not ready: {', '.join(failed)} unreachable.",
+                "code": "not_ready",
+                "checks": checks,
+            },
+            request,
+        )

@@ -6,6 +6,7 @@ the request (django-guid's Celery integration sends it as a message header)
 carry it. What is never logged: request bodies, query strings (patient
 searches), headers (Authorization, Cookie), tokens, emails.
 """
+
 from __future__ import annotations
 
 import logging
@@ -94,16 +95,23 @@ class RequestLogMiddleware:
             duration_ms = round((time.perf_counter() - started) * 1000, 1)
             path = _loggable_path(request)
             tenant = getattr(request, "tenant", None)
-            request_logger.info("%s %s %s %.1fms", request.method, path, response.status_code, duration_ms, extra={
-                "method": request.method,
-                "path": path,
-                "status": response.status_code,
-                "duration_ms": duration_ms,
-                "host": request.META.get("HTTP_HOST", "")[:255],
-                "schema": getattr(tenant, "schema_name", None),
-                "user_id": _user_id(request),
-                "remote_addr": _client_ip(request),
-            })
+            request_logger.info(
+                "%s %s %s %.1fms",
+                request.method,
+                path,
+                response.status_code,
+                duration_ms,
+                extra={
+                    "method": request.method,
+                    "path": path,
+                    "status": response.status_code,
+                    "duration_ms": duration_ms,
+                    "host": request.META.get("HTTP_HOST", "")[:255],
+                    "schema": getattr(tenant, "schema_name", None),
+                    "user_id": _user_id(request),
+                    "remote_addr": _client_ip(request),
+                },
+            )
             return response
         finally:
             request_id_var.reset(reset)

@@ -7,6 +7,7 @@
   (an OverflowError) and cannot be rendered back as JSON.
 Integers longer than Python's limit (4300 digits) already fail to parse, as a ValueError.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -50,8 +51,11 @@ class JSONParser(parsers.JSONParser):
         too_deep = ParseError(f"JSON parse error - nested deeper than {JSON_MAX_DEPTH} levels.")
         encoding = parsers.get_encoding(parser_context or {})
         try:
-            data = json.load(codecs.getreader(encoding)(stream), parse_float=_finite_float,
-                             parse_constant=strict_constant if self.strict else None)
+            data = json.load(
+                codecs.getreader(encoding)(stream),
+                parse_float=_finite_float,
+                parse_constant=strict_constant if self.strict else None,
+            )
         except RecursionError:  # deeper than Python's stack, so certainly too deep
             raise too_deep from None
         except ValueError as exc:

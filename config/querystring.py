@@ -2,6 +2,7 @@
 a database error (a 500). Refused for every endpoint here, before any view runs; NUL in JSON bodies is
 refused by DRF's CharField, which every text field of our serializers is.
 """
+
 from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
@@ -21,7 +22,12 @@ class QueryStringMiddleware:
             for name, value in request.GET.lists():
                 if "\x00" in name or any("\x00" in item for item in value):
                     name = name.replace("\x00", "\\x00")
-                    return JsonResponse(error_body("Query parameters must not contain NUL characters.",
-                                                   "invalid", {name: ["Must not contain NUL characters."]}),
-                                        status=400)
+                    return JsonResponse(
+                        error_body(
+                            "Query parameters must not contain NUL characters.",
+                            "invalid",
+                            {name: ["Must not contain NUL characters."]},
+                        ),
+                        status=400,
+                    )
         return self.get_response(request)

@@ -1,4 +1,5 @@
 """Pieces both URLconfs share: the JSON error handlers and the JSON catch-all 404."""
+
 from django.urls import re_path
 
 from core import api

@@ -1,4 +1,5 @@
 """URLs of the platform domain (BASE_DOMAIN, public schema): platform staff only."""
+
 from django.contrib import admin
 from django.urls import include, path
 

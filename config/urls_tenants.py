@@ -1,4 +1,5 @@
 """URLs of every hospital subdomain (<slug>.BASE_DOMAIN, the hospital's schema)."""
+
 from django.urls import include, path
 
 from accounts.throttles import INVITATION_ACCEPT
@@ -8,8 +9,11 @@ from hospitals.views import InvitationAcceptView
 
 urlpatterns = [
     # The invitation's acceptance answers like a login; the invitation is the hospital's (hospitals/).
-    path("accounts/invitations/accept/", InvitationAcceptView.as_view(
-        authentication_classes=(), throttle_classes=INVITATION_ACCEPT), name="invitation_accept"),
+    path(
+        "accounts/invitations/accept/",
+        InvitationAcceptView.as_view(authentication_classes=(), throttle_classes=INVITATION_ACCEPT),
+        name="invitation_accept",
+    ),
     path("accounts/", include("accounts.urls.hospital")),
     schema_path("config.urls_tenants"),
     docs_path(),

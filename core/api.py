@@ -4,6 +4,7 @@ Every error, from DRF, Django or the tenant middleware, answers
 ``{"detail": "<message for people>", "code": "<stable code for programs>"}``,
 plus ``"fields": {"<field>": ["<message>", ...]}`` for invalid input.
 """
+
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -22,8 +23,14 @@ class ServiceError(Exception):
 
     default_code = "invalid"
 
-    def __init__(self, message: str, *, code: str | None = None, field: str | None = None,
-                 status: int = status.HTTP_400_BAD_REQUEST) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        status: int = status.HTTP_400_BAD_REQUEST,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
@@ -58,8 +65,9 @@ def exception_handler(exc, context):
         fields = {exc.field: [exc.message]} if exc.field else None
         return Response(error_body(exc.message, exc.code, fields), status=exc.status)
     if isinstance(exc, RequestDataTooBig):
-        return Response(error_body("Request body is too large.", "body_too_large"),
-                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return Response(
+            error_body("Request body is too large.", "body_too_large"), status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
@@ -92,6 +100,7 @@ class Pagination(PageNumberPagination):
 
 
 # Django-level handlers, for errors raised outside DRF views.
+
 
 def tenant_not_found_view(request: HttpRequest) -> JsonResponse:
     return json_error(404, "No hospital is served at this address.", "unknown_host")

@@ -11,6 +11,7 @@ run before the tenant middleware: its own answers (403 hospital_suspended,
 404 for an unknown hospital) reach the frontend as readable JSON instead of a
 bare network error.
 """
+
 from urllib.parse import urlsplit
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """Who sent a request: the client's address, for limits, logs and the audit trail alike."""
+
 import ipaddress
 import logging
 

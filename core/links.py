@@ -1,4 +1,5 @@
 """Absolute links into a hospital's own frontend, for emails."""
+
 from django.conf import settings
 
 

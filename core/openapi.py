@@ -8,6 +8,7 @@ and read by the docs page GET /api/docs/ (Swagger UI).
   `accounts/openapi.py`, `hospitals/openapi.py` and `tenants/openapi.py`, which `config/openapi.py` (the
   composition) imports before any schema is generated.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -22,10 +23,12 @@ class ErrorSerializer(serializers.Serializer):
     """Every error: `detail` for people, `code` for programs, `fields` for invalid input."""
 
     detail = serializers.CharField(help_text="What went wrong, for people.")
-    code = serializers.CharField(help_text="A stable code for programs, e.g. `invalid`, `not_found`, "
-                                           "`token_not_valid`, `body_too_large`.")
+    code = serializers.CharField(
+        help_text="A stable code for programs, e.g. `invalid`, `not_found`, `token_not_valid`, `body_too_large`."
+    )
     fields = serializers.DictField(  # type: ignore[assignment]  # a declared field, not Serializer.fields
-        child=serializers.ListField(child=serializers.CharField()), required=False,
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
         help_text="Invalid input only: the messages of each field.",
     )
 
@@ -47,15 +50,21 @@ def _limit() -> int:
 
 
 ERROR_RESPONSES = {
-    "400": lambda: "Invalid input (`invalid`, with `fields`), malformed JSON (`parse_error`), or a host name "
-                   "this server does not serve (`disallowed_host`).",
+    "400": lambda: (
+        "Invalid input (`invalid`, with `fields`), malformed JSON (`parse_error`), or a host name "
+        "this server does not serve (`disallowed_host`)."
+    ),
     "401": lambda: "Missing, expired, forged or other-hospital token (`token_not_valid`, `not_authenticated`).",
-    "403": lambda: "Not allowed (`permission_denied`), suspended hospital (`hospital_suspended`), or a "
-                   "cookie-authenticated write without the CSRF header (`csrf_failed`).",
+    "403": lambda: (
+        "Not allowed (`permission_denied`), suspended hospital (`hospital_suspended`), or a "
+        "cookie-authenticated write without the CSRF header (`csrf_failed`)."
+    ),
     "404": lambda: "Nothing here (`not_found`), or no hospital at this host name (`unknown_host`).",
     "413": lambda: f"Request body over {_limit()} bytes (`DATA_UPLOAD_MAX_MEMORY_SIZE`; `body_too_large`).",
-    "429": lambda: "Too many requests (`throttled`, or `account_locked` after failed logins): retry after "
-                   "the `Retry-After` header's seconds.",
+    "429": lambda: (
+        "Too many requests (`throttled`, or `account_locked` after failed logins): retry after "
+        "the `Retry-After` header's seconds."
+    ),
 }
 
 
@@ -67,7 +76,8 @@ class AutoSchema(SpectacularAutoSchema):
         for code, description in ERROR_RESPONSES.items():
             if code not in responses:
                 responses[code] = self._get_response_for_code(
-                    OpenApiResponse(ErrorSerializer, description=description()), code, direction=direction)
+                    OpenApiResponse(ErrorSerializer, description=description()), code, direction=direction
+                )
         return responses
 
 
@@ -78,6 +88,7 @@ def with_schema(view_class, **methods):
     def annotated(kwargs):
         def handler(self, request, *args, **kw):
             pass  # pragma: no cover: only read by the schema generator
+
         return extend_schema(**kwargs)(handler)
 
     return type(view_class.__name__, (view_class,), {method: annotated(kw) for method, kw in methods.items()})
@@ -112,6 +123,7 @@ def docs_path():
     """
     from drf_spectacular.views import SpectacularSwaggerView
 
-    view = SpectacularSwaggerView.as_view(url_name="openapi-schema", authentication_classes=[],
-                                          permission_classes=[AllowAny])
+    view = SpectacularSwaggerView.as_view(
+        url_name="openapi-schema", authentication_classes=[], permission_classes=[AllowAny]
+    )
     return path("api/docs/", view, name="openapi-docs")

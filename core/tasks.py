@@ -5,6 +5,7 @@ By name, so that a service never imports the tasks module that calls it (no
 goes through the app Celery has current (`tasks.celery.app` in every process
 that loads Django's settings for the stack), with the routes of its settings.
 """
+
 import logging
 
 from celery import current_app

@@ -4,6 +4,7 @@ A hospital's requests are served from its schema; the platform's from
 "public". Both are written here as a hospital id, ``None`` standing for the
 platform, so that users, tokens and requests compare with ``==``.
 """
+
 from __future__ import annotations
 
 from django.db import connection

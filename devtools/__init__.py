@@ -12,6 +12,7 @@
 
 A plain package, not a Django app: it imports nothing of the project but `config.commands` (plain data).
 """
+
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -3,6 +3,7 @@
 `make run` starts these, tests/test_make_run.py starts exactly these, and the test suite's worker is
 `suite_worker_command`: the same worker with the test's own flags.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,10 @@ def runserver_command(address: str, *, reload: bool = True) -> list[str]:
 
 def celery_commands(schedule: Path) -> dict[str, list[str]]:
     """`make run`'s Celery processes: one worker for every queue, and beat."""
-    return {"celery worker": python(*commands.CELERY_WORKER),
-            "celery beat": python(*commands.celery_beat(str(schedule)))}
+    return {
+        "celery worker": python(*commands.CELERY_WORKER),
+        "celery beat": python(*commands.celery_beat(str(schedule))),
+    }
 
 
 def suite_worker_command(schedule: Path) -> list[str]:

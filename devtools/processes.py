@@ -1,4 +1,5 @@
 """Children in process groups: spawned from the repository, stopped politely, then with SIGKILL."""
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,13 @@ def spawn(argv: Sequence[str], *, group: bool = True, **kwargs) -> subprocess.Po
     return subprocess.Popen(list(argv), cwd=kwargs.pop("cwd", REPO), start_new_session=group, **kwargs)
 
 
-def stop_children(children: Sequence[Child], first_signal: int = signal.SIGTERM, *,
-                  timeout: float = STOP_TIMEOUT, say: Callable[[str], None] | None = None) -> None:
+def stop_children(
+    children: Sequence[Child],
+    first_signal: int = signal.SIGTERM,
+    *,
+    timeout: float = STOP_TIMEOUT,
+    say: Callable[[str], None] | None = None,
+) -> None:
     """Signals each child (its group), waits up to `timeout` seconds for them all, then SIGKILLs what is left."""
     running = [child.name for child in children if child.proc.poll() is None]
     if running and say:
@@ -108,8 +114,9 @@ class ProcessGroup:
         self.services: list[Child] = []
         self.say = say
 
-    def spawn(self, name: str, argv: Sequence[str], *, service: bool = False, stop_signal: int | None = None,
-              **kwargs) -> subprocess.Popen:
+    def spawn(
+        self, name: str, argv: Sequence[str], *, service: bool = False, stop_signal: int | None = None, **kwargs
+    ) -> subprocess.Popen:
         proc = spawn(argv, **kwargs)
         (self.services if service else self.children).append(Child(name, proc, stop_signal))
         return proc

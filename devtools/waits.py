@@ -1,4 +1,5 @@
 """Readiness waits: poll a predicate until it holds, with a limit that means "it never came"."""
+
 from __future__ import annotations
 
 import socket
@@ -10,8 +11,9 @@ class TimedOut(AssertionError):
     """A wait's limit passed. An AssertionError, so that pytest reports it as a failed expectation."""
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, message: str | Callable[[], str],
-               interval: float = 0.1) -> None:
+def wait_until(
+    predicate: Callable[[], object], timeout: float, message: str | Callable[[], str], interval: float = 0.1
+) -> None:
     """Polls `predicate()` until it is true; after `timeout` seconds raises TimedOut with `message`.
 
     `message` may be a callable, called only on failure (e.g. to read a log then). Only for waits on an

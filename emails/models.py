@@ -1,4 +1,5 @@
 """The email outbox, in the public schema: every auth email is a row before it is a message."""
+
 from django.db import models
 from django.db.models import Q
 
@@ -24,8 +25,14 @@ class Email(models.Model):
         PENDING = "pending", "Pending"
         SENT = "sent", "Sent"
 
-    hospital = models.ForeignKey("tenants.Hospital", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="+", help_text="Empty: a platform email.")
+    hospital = models.ForeignKey(
+        "tenants.Hospital",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: a platform email.",
+    )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     to = models.EmailField(max_length=254)
     # Plain strings only (links, names): decided where the email is queued,

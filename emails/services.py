@@ -1,4 +1,5 @@
 """Queue, render and send emails. Called by account and hospital services, and by the tasks."""
+
 from __future__ import annotations
 
 import logging
@@ -33,7 +34,10 @@ def email_queue(*, kind: str, to: str, hospital, context: dict) -> Email:
     if hospital is not None and hospital.is_platform:
         hospital = None
     email = Email.objects.create(
-        kind=kind, to=to, hospital=hospital, context=context,
+        kind=kind,
+        to=to,
+        hospital=hospital,
+        context=context,
         message_id=make_msgid(domain=settings.BASE_DOMAIN),
         next_attempt_at=timezone.now() + timedelta(seconds=settings.EMAIL_REQUEUE_AFTER_SECONDS),
     )
@@ -49,8 +53,9 @@ def email_render(email: Email) -> EmailMultiAlternatives:
         subject = " ".join(render_to_string(f"emails/{email.kind}_subject.txt", context).split())
         text = render_to_string(f"emails/{email.kind}.txt", context)
         html = render_to_string(f"emails/{email.kind}.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [email.to],
-                                     headers={"Message-ID": email.message_id})
+    message = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [email.to], headers={"Message-ID": email.message_id}
+    )
     message.attach_alternative(html, "text/html")
     return message
 
@@ -67,8 +72,12 @@ def email_send(*, email_id: int) -> bool:
     Returns whether it was sent now; raises EmailDeferred when SMTP failed.
     """
     with transaction.atomic():
-        email = (Email.objects.select_for_update(skip_locked=True, of=("self",)).select_related("hospital")
-                 .filter(pk=email_id, status=Email.Status.PENDING).first())
+        email = (
+            Email.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("hospital")
+            .filter(pk=email_id, status=Email.Status.PENDING)
+            .first()
+        )
         if email is None:
             return False
         now = timezone.now()
@@ -95,9 +104,13 @@ def outbox_due_ids(*, limit: int = 500) -> list[int]:
     """Pending emails whose time has come, pushed back so the next sweep does not queue them twice."""
     now = timezone.now()
     with transaction.atomic():
-        ids = list(Email.objects.select_for_update(skip_locked=True)
-                   .filter(status=Email.Status.PENDING, next_attempt_at__lte=now)
-                   .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])
+        ids = list(
+            Email.objects.select_for_update(skip_locked=True)
+            .filter(status=Email.Status.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
         Email.objects.filter(pk__in=ids).update(
-            next_attempt_at=now + timedelta(seconds=settings.EMAIL_REQUEUE_AFTER_SECONDS))
+            next_attempt_at=now + timedelta(seconds=settings.EMAIL_REQUEUE_AFTER_SECONDS)
+        )
     return ids

@@ -1,4 +1,5 @@
 """A hospital's own records, in its schema (TENANT_APPS)."""
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -21,8 +22,7 @@ class StaffMember(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=32, choices=Role.choices)
-    department = models.ForeignKey("Department", null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="staff")
+    department = models.ForeignKey("Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="staff")
     is_active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
 
@@ -69,10 +69,12 @@ class Patient(models.Model):
     phone = models.CharField(max_length=32, blank=True)
     email = models.EmailField(max_length=254, blank=True)
     address = models.TextField(blank=True)
-    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="patients")
-    registered_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="registered_patients")
+    department = models.ForeignKey(
+        Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="patients"
+    )
+    registered_by = models.ForeignKey(
+        StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="registered_patients"
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -116,8 +118,7 @@ class ClinicalNote(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="notes")
     author = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="+")
     body = models.TextField()
-    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT,
-                                 related_name="corrections")
+    corrects = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -134,6 +135,7 @@ class ClinicalNote(models.Model):
 
 # guardian's direct-foreign-key permission tables: joins on a real FK instead
 # of a text object_pk, so filtering 50,000 patients stays an index lookup.
+
 
 class PatientUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
@@ -161,8 +163,14 @@ class Invitation(models.Model):
     email = models.EmailField(max_length=254)
     role = models.CharField(max_length=32, choices=StaffMember.Role.choices)
     token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
-                                   related_name="+", help_text="Empty: invited by the platform at onboarding.")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty: invited by the platform at onboarding.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     accepted_at = models.DateTimeField(null=True, blank=True)

@@ -1,4 +1,5 @@
 """OpenAPI shapes of the hospital workspace views that spectacular cannot infer (plain APIViews, split bodies)."""
+
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiViewExtension
@@ -17,8 +18,11 @@ PAGE_PARAMETERS = [
 
 
 class PatientDetailSerializer(views.PatientSerializer):
-    permissions = serializers.ListField(child=serializers.ChoiceField(choices=PERMISSION_CHOICES), read_only=True,
-                                        help_text="What the caller may do with this patient.")
+    permissions = serializers.ListField(
+        child=serializers.ChoiceField(choices=PERMISSION_CHOICES),
+        read_only=True,
+        help_text="What the caller may do with this patient.",
+    )
 
     class Meta(views.PatientSerializer.Meta):
         fields = (*views.PatientSerializer.Meta.fields, "permissions")  # type: ignore[assignment]  # one more
@@ -58,7 +62,6 @@ class MyPermissionsSerializer(serializers.Serializer):
         ref_name = "MyPermissions"
 
 
-
 class InvitationListCreateExtension(OpenApiViewExtension):
     target_class = "hospitals.views.InvitationListCreateView"
 
@@ -68,6 +71,7 @@ class InvitationListCreateExtension(OpenApiViewExtension):
             @extend_schema(request=views.InvitationCreateSerializer, responses={201: views.InvitationSerializer})
             def post(self, request, *args, **kwargs):
                 pass  # pragma: no cover
+
         return Fixed
 
 
@@ -86,6 +90,7 @@ class StaffListCreateExtension(OpenApiViewExtension):
             @extend_schema(request=views.StaffCreateSerializer, responses={201: views.StaffSerializer})
             def post(self, request, *args, **kwargs):
                 pass  # pragma: no cover
+
         return Fixed
 
 
@@ -94,12 +99,15 @@ class PatientListCreateExtension(OpenApiViewExtension):
 
     def view_replacement(self):
         class Fixed(self.target_class):
-            @extend_schema(parameters=[
-                OpenApiParameter("search", str, description="Part of a name, or an MRN."),
-                OpenApiParameter("department", int, description="Only this department's patients."),
-            ])
+            @extend_schema(
+                parameters=[
+                    OpenApiParameter("search", str, description="Part of a name, or an MRN."),
+                    OpenApiParameter("department", int, description="Only this department's patients."),
+                ]
+            )
             def get(self, request, *args, **kwargs):
                 pass  # pragma: no cover
+
         return Fixed
 
 
@@ -115,9 +123,11 @@ class CareTeamExtension(OpenApiViewExtension):
     target_class = "hospitals.views.CareTeamView"
 
     def view_replacement(self):
-        return with_schema(self.target_class,
-                        get={"responses": views.CareTeamSerializer(many=True)},
-                        post={"request": views.CareTeamSerializer, "responses": {201: views.CareTeamSerializer}})
+        return with_schema(
+            self.target_class,
+            get={"responses": views.CareTeamSerializer(many=True)},
+            post={"request": views.CareTeamSerializer, "responses": {201: views.CareTeamSerializer}},
+        )
 
 
 class CareTeamMemberExtension(OpenApiViewExtension):
@@ -131,9 +141,11 @@ class NoteListCreateExtension(OpenApiViewExtension):
     target_class = "hospitals.views.NoteListCreateView"
 
     def view_replacement(self):
-        return with_schema(self.target_class,
-                        get={"responses": PaginatedNoteListSerializer, "parameters": PAGE_PARAMETERS},
-                        post={"request": views.NoteSerializer, "responses": {201: views.NoteSerializer}})
+        return with_schema(
+            self.target_class,
+            get={"responses": PaginatedNoteListSerializer, "parameters": PAGE_PARAMETERS},
+            post={"request": views.NoteSerializer, "responses": {201: views.NoteSerializer}},
+        )
 
 
 class MyPermissionsExtension(OpenApiViewExtension):
@@ -141,4 +153,3 @@ class MyPermissionsExtension(OpenApiViewExtension):
 
     def view_replacement(self):
         return with_schema(self.target_class, get={"responses": MyPermissionsSerializer})
-

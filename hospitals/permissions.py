@@ -8,6 +8,7 @@
 Grants are guardian object permissions, stored in the hospital's schema and checked with
 `accept_global_perms=False`: global permissions never open a hospital's records.
 """
+
 from __future__ import annotations
 
 from guardian.core import ObjectPermissionChecker
@@ -35,9 +36,11 @@ def care_team_grants(role: str) -> frozenset[str]:
 def staff_member_of(request) -> StaffMember | None:
     """The caller's active role in this hospital (None for accounts without one), once per request."""
     if not hasattr(request, "_staff_member"):
-        request._staff_member = (StaffMember.objects.select_related("user")
-                                 .filter(user_id=request.user.pk, is_active=True).first()
-                                 if request.user.is_authenticated else None)
+        request._staff_member = (
+            StaffMember.objects.select_related("user").filter(user_id=request.user.pk, is_active=True).first()
+            if request.user.is_authenticated
+            else None
+        )
     return request._staff_member
 
 
@@ -51,8 +54,7 @@ def patient_perms(staff: StaffMember, patient: Patient) -> frozenset[str]:
         # The role caps the grants: whatever a receptionist still holds from an earlier role
         # (e.g. an account re-invited as receptionist), it sees demographics only.
         return frozenset(perms & {VIEW})
-    if patient.department_id and DEPARTMENT_PATIENTS in checker.get_user_perms(
-            Department(pk=patient.department_id)):
+    if patient.department_id and DEPARTMENT_PATIENTS in checker.get_user_perms(Department(pk=patient.department_id)):
         perms |= {VIEW, CLINICAL}
     return frozenset(perms & ALL_PATIENT_PERMS)
 

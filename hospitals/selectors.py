@@ -1,4 +1,5 @@
 """Reads of a hospital's records, already scoped to who is asking (constant query counts)."""
+
 from __future__ import annotations
 
 from django.db.models import Q, QuerySet
@@ -16,19 +17,30 @@ def patient_list(*, staff: StaffMember, search: str = "", department_id: int | N
     """
     patients = Patient.objects.select_related("department")
     if not staff.is_admin:
-        granted = get_objects_for_user(staff.user, f"hospitals.{VIEW}", patients, use_groups=False,
-                                       with_superuser=False, accept_global_perms=False)
-        headed = [] if staff.role == StaffMember.Role.RECEPTIONIST else list(
-            get_objects_for_user(staff.user, f"hospitals.{DEPARTMENT_PATIENTS}", Department, use_groups=False,
-                                 with_superuser=False, accept_global_perms=False)
-            .values_list("pk", flat=True))  # a handful at most: one small query
+        granted = get_objects_for_user(
+            staff.user, f"hospitals.{VIEW}", patients, use_groups=False, with_superuser=False, accept_global_perms=False
+        )
+        headed = (
+            []
+            if staff.role == StaffMember.Role.RECEPTIONIST
+            else list(
+                get_objects_for_user(
+                    staff.user,
+                    f"hospitals.{DEPARTMENT_PATIENTS}",
+                    Department,
+                    use_groups=False,
+                    with_superuser=False,
+                    accept_global_perms=False,
+                ).values_list("pk", flat=True)
+            )
+        )  # a handful at most: one small query
         # Most staff head nothing: then the grants alone are the list, one semi-join.
-        patients = (patients.filter(Q(pk__in=granted.values("pk")) | Q(department_id__in=headed))
-                    if headed else granted)
+        patients = patients.filter(Q(pk__in=granted.values("pk")) | Q(department_id__in=headed)) if headed else granted
     if search:
         for term in search.split():
-            patients = patients.filter(Q(mrn__iexact=term) | Q(first_name__icontains=term)
-                                       | Q(last_name__icontains=term))
+            patients = patients.filter(
+                Q(mrn__iexact=term) | Q(first_name__icontains=term) | Q(last_name__icontains=term)
+            )
     if department_id is not None:
         patients = patients.filter(department_id=department_id)
     return patients

@@ -1,4 +1,5 @@
 """A hospital's own operations (run in its schema): staff, invitations, patients and who may see them."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def invitation_create(*, hospital, email: str, role: str, invited_by=None,
-                      first_name: str = "", last_name: str = "") -> Invitation:
+def invitation_create(
+    *, hospital, email: str, role: str, invited_by=None, first_name: str = "", last_name: str = ""
+) -> Invitation:
     """Invites `email` to join `hospital` (the current schema) as `role`, by email.
 
     The address is reserved at once by a pending (inactive, password-less)
@@ -61,16 +63,24 @@ def invitation_create(*, hospital, email: str, role: str, invited_by=None,
     now = timezone.now()
     with transaction.atomic():
         if existing is None:
-            User.objects.create_user(email, None, hospital=hospital, is_active=False,
-                                     first_name=first_name, last_name=last_name)
+            User.objects.create_user(
+                email, None, hospital=hospital, is_active=False, first_name=first_name, last_name=last_name
+            )
         Invitation.objects.filter(email=email, accepted_at=None, revoked_at=None).update(revoked_at=now)
         invitation = Invitation.objects.create(
-            email=email, role=role, token_hash=_token_hash(token), invited_by=invited_by,
+            email=email,
+            role=role,
+            token_hash=_token_hash(token),
+            invited_by=invited_by,
             expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
         )
         emails.invitation_queue(invitation=invitation, token=token, hospital=hospital)
-        audit_record(action=AuditEvent.Action.INVITATION_SENT, actor=invited_by, target=invitation,
-                     detail={"email": email, "role": role})
+        audit_record(
+            action=AuditEvent.Action.INVITATION_SENT,
+            actor=invited_by,
+            target=invitation,
+            detail={"email": email, "role": role},
+        )
     return invitation
 
 
@@ -83,17 +93,17 @@ def invitation_revoke(*, invitation: Invitation) -> None:
     with transaction.atomic():
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
-        audit_record(action=AuditEvent.Action.INVITATION_REVOKED, target=invitation,
-                     detail={"email": invitation.email})
+        audit_record(action=AuditEvent.Action.INVITATION_REVOKED, target=invitation, detail={"email": invitation.email})
         if not Invitation.objects.filter(email=invitation.email, accepted_at=None, revoked_at=None).exists():
             # Never activated, so nothing refers to it (StaffMember is made on acceptance).
-            (User.objects.filter(email=invitation.email, hospital=current_tenant(), is_active=False,
-                                 last_login=None)
-             .exclude(pk__in=StaffMember.objects.values("user_id")).delete())
+            (
+                User.objects.filter(email=invitation.email, hospital=current_tenant(), is_active=False, last_login=None)
+                .exclude(pk__in=StaffMember.objects.values("user_id"))
+                .delete()
+            )
 
 
-def invitation_accept(*, hospital, token: str, password: str, first_name: str = "",
-                      last_name: str = "") -> User:
+def invitation_accept(*, hospital, token: str, password: str, first_name: str = "", last_name: str = "") -> User:
     """Activates the invited account in `hospital` (the current schema), with a password and its role."""
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().filter(token_hash=_token_hash(token)).first()
@@ -105,8 +115,9 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
             raise ServiceError("This invitation was revoked.", code="invitation_revoked", field="token")
         if invitation.expires_at <= timezone.now():
             raise ServiceError("This invitation has expired.", code="invitation_expired", field="token")
-        user = User.objects.select_for_update().filter(
-            email=invitation.email, hospital=hospital, is_active=False).first()
+        user = (
+            User.objects.select_for_update().filter(email=invitation.email, hospital=hospital, is_active=False).first()
+        )
         if user is None:
             raise ServiceError("This invitation was already used.", code="invitation_used", field="token")
         user.first_name = first_name or user.first_name
@@ -119,18 +130,22 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
         user.is_active = True
         user.save()
         # The link reached this mailbox: the address is verified.
-        EmailAddress.objects.update_or_create(user=user, email=user.email,
-                                              defaults={"verified": True, "primary": True})
+        EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
         StaffMember.objects.update_or_create(user=user, defaults={"role": invitation.role, "is_active": True})
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
-        audit_record(action=AuditEvent.Action.INVITATION_ACCEPTED, actor=user, target=invitation,
-                     detail={"role": invitation.role})
+        audit_record(
+            action=AuditEvent.Action.INVITATION_ACCEPTED,
+            actor=user,
+            target=invitation,
+            detail={"role": invitation.role},
+        )
     return user
 
 
 # Departments, staff, patients, care teams, notes: grants change in the same
 # transaction as the fact that justifies them.
+
 
 def department_create(*, name: str, code: str, head: StaffMember | None = None) -> Department:
     with transaction.atomic():
@@ -158,26 +173,36 @@ def department_set_head(*, department: Department, head: StaffMember | None) -> 
     That grant is clinical, so a head holds a clinical role: a receptionist is refused, as on care teams.
     """
     if head is not None and head.role == StaffMember.Role.RECEPTIONIST:
-        raise ServiceError("A department head sees its patients' clinical records; receptionists cannot head one.",
-                           code="receptionist_not_clinical", field="head")
+        raise ServiceError(
+            "A department head sees its patients' clinical records; receptionists cannot head one.",
+            code="receptionist_not_clinical",
+            field="head",
+        )
     if department.head is not None:
         remove_perm(perms.DEPARTMENT_PATIENTS, department.head.user, department)
-        audit_record(action=AuditEvent.Action.PERMISSION_REVOKED, target=department,
-                     detail={"staff": department.head.pk, "as": "department head"})
+        audit_record(
+            action=AuditEvent.Action.PERMISSION_REVOKED,
+            target=department,
+            detail={"staff": department.head.pk, "as": "department head"},
+        )
     department.head = head
     department.save(update_fields=["head"])
     if head is not None:
         assign_perm(perms.DEPARTMENT_PATIENTS, head.user, department)
-        audit_record(action=AuditEvent.Action.PERMISSION_GRANTED, target=department,
-                     detail={"staff": head.pk, "as": "department head"})
+        audit_record(
+            action=AuditEvent.Action.PERMISSION_GRANTED,
+            target=department,
+            detail={"staff": head.pk, "as": "department head"},
+        )
 
 
 def staff_member_add(*, hospital, email: str, role: str, department: Department | None = None) -> StaffMember:
     """Gives an existing account of this hospital (e.g. one that registered itself) a role here."""
     user = User.objects.filter(email=canonical_email_or_none(email), hospital=hospital, is_active=True).first()
     if user is None:
-        raise ServiceError("No active account of this hospital has this email.", code="account_not_found",
-                           field="email")
+        raise ServiceError(
+            "No active account of this hospital has this email.", code="account_not_found", field="email"
+        )
     if StaffMember.objects.filter(user=user).exists():
         raise ServiceError("This account already has a role here.", code="staff_exists", field="email")
     return StaffMember.objects.create(user=user, role=role, department=department)
@@ -203,11 +228,15 @@ def _role_grants_move(*, staff: StaffMember, old_role: str) -> None:
     """
     receptionist = StaffMember.Role.RECEPTIONIST
     if staff.role == receptionist and staff.care_teams.exists():
-        raise ServiceError("Receptionists are on no care team: take this member off theirs first.",
-                           code="on_care_teams", field="role")
+        raise ServiceError(
+            "Receptionists are on no care team: take this member off theirs first.", code="on_care_teams", field="role"
+        )
     if staff.role == receptionist and Department.objects.filter(head=staff).exists():
-        raise ServiceError("Receptionists head no department: name another head of theirs first.",
-                           code="heads_department", field="role")
+        raise ServiceError(
+            "Receptionists head no department: name another head of theirs first.",
+            code="heads_department",
+            field="role",
+        )
     for membership in staff.care_teams.select_related("patient"):
         for codename in care_team_grants(old_role) - care_team_grants(staff.role):
             remove_perm(codename, staff.user, membership.patient)
@@ -247,18 +276,28 @@ def care_team_add(*, patient: Patient, staff: StaffMember, role: str) -> CareTea
     if not staff.is_active:
         raise ServiceError("This staff member is not active.", code="staff_inactive", field="staff")
     if staff.role == StaffMember.Role.RECEPTIONIST:
-        raise ServiceError("Receptionists see demographics only; they join no care team.",
-                           code="receptionist_not_clinical", field="staff")
+        raise ServiceError(
+            "Receptionists see demographics only; they join no care team.",
+            code="receptionist_not_clinical",
+            field="staff",
+        )
     with transaction.atomic():
-        membership, created = CareTeamMembership.objects.get_or_create(patient=patient, staff=staff,
-                                                                       defaults={"role": role})
+        membership, created = CareTeamMembership.objects.get_or_create(
+            patient=patient, staff=staff, defaults={"role": role}
+        )
         if not created:
             raise ServiceError("Already on this patient's care team.", code="already_on_team", field="staff")
         for codename in care_team_grants(staff.role):
             assign_perm(codename, staff.user, patient)
-        audit_record(action=AuditEvent.Action.PERMISSION_GRANTED, target=patient,
-                     detail={"staff": staff.pk, "as": f"care team ({role})",
-                             "permissions": sorted(care_team_grants(staff.role))})
+        audit_record(
+            action=AuditEvent.Action.PERMISSION_GRANTED,
+            target=patient,
+            detail={
+                "staff": staff.pk,
+                "as": f"care team ({role})",
+                "permissions": sorted(care_team_grants(staff.role)),
+            },
+        )
     return membership
 
 
@@ -267,8 +306,11 @@ def care_team_remove(*, membership: CareTeamMembership) -> None:
     with transaction.atomic():
         for codename in care_team_grants(membership.staff.role):
             remove_perm(codename, membership.staff.user, membership.patient)
-        audit_record(action=AuditEvent.Action.PERMISSION_REVOKED, target=membership.patient,
-                     detail={"staff": membership.staff_id, "as": f"care team ({membership.role})"})
+        audit_record(
+            action=AuditEvent.Action.PERMISSION_REVOKED,
+            target=membership.patient,
+            detail={"staff": membership.staff_id, "as": f"care team ({membership.role})"},
+        )
         membership.delete()
 
 
@@ -280,6 +322,5 @@ def note_add(*, patient: Patient, author: StaffMember, body: str, corrects: int 
     if corrects is not None:
         corrected = ClinicalNote.objects.filter(pk=corrects, patient=patient).first()
         if corrected is None:
-            raise ServiceError("The corrected note is not a note of this patient.", code="invalid",
-                               field="corrects")
+            raise ServiceError("The corrected note is not a note of this patient.", code="invalid", field="corrects")
     return ClinicalNote.objects.create(patient=patient, author=author, body=body, corrects=corrected)

@@ -1,4 +1,5 @@
 """The hospital's own API, on its subdomain: thin views over hospitals.services and hospitals.selectors."""
+
 import re
 
 from dj_rest_auth.utils import jwt_encode
@@ -35,8 +36,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invitation
-        fields = ("id", "email", "role", "status", "invited_by", "created", "expires_at", "accepted_at",
-                  "revoked_at")
+        fields = ("id", "email", "role", "status", "invited_by", "created", "expires_at", "accepted_at", "revoked_at")
 
 
 class InvitationCreateSerializer(serializers.Serializer):
@@ -56,8 +56,7 @@ class InvitationListCreateView(ListCreateAPIView):
     def create(self, request, *args, **kwargs):
         data = InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        invitation = services.invitation_create(hospital=request.tenant, invited_by=request.user,
-                                                **data.validated_data)
+        invitation = services.invitation_create(hospital=request.tenant, invited_by=request.user, **data.validated_data)
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
@@ -73,9 +72,11 @@ class InvitationRevokeView(APIView):
 
 # The hospital workspace: departments, staff, patients, care teams, notes.
 
+
 class DepartmentSerializer(serializers.ModelSerializer):
-    head = serializers.PrimaryKeyRelatedField(queryset=StaffMember.objects.filter(is_active=True),
-                                              allow_null=True, required=False)
+    head = serializers.PrimaryKeyRelatedField(
+        queryset=StaffMember.objects.filter(is_active=True), allow_null=True, required=False
+    )
 
     class Meta:
         model = Department
@@ -85,8 +86,7 @@ class DepartmentSerializer(serializers.ModelSerializer):
 class StaffSerializer(serializers.ModelSerializer):
     email = serializers.EmailField(source="user.email", read_only=True)
     name = serializers.CharField(source="user.name", read_only=True)
-    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True,
-                                                    required=False)
+    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True, required=False)
 
     class Meta:
         model = StaffMember
@@ -96,18 +96,30 @@ class StaffSerializer(serializers.ModelSerializer):
 class StaffCreateSerializer(serializers.Serializer):
     email = CanonicalEmailField()
     role = serializers.ChoiceField(choices=StaffMember.Role.choices)
-    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True,
-                                                    required=False, default=None)
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), allow_null=True, required=False, default=None
+    )
 
 
 class PatientSerializer(serializers.ModelSerializer):
-    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True,
-                                                    required=False)
+    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True, required=False)
 
     class Meta:
         model = Patient
-        fields = ("id", "mrn", "first_name", "last_name", "date_of_birth", "sex", "phone", "email", "address",
-                  "department", "created", "updated")
+        fields = (
+            "id",
+            "mrn",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "sex",
+            "phone",
+            "email",
+            "address",
+            "department",
+            "created",
+            "updated",
+        )
         read_only_fields = ("created", "updated")
 
 
@@ -213,12 +225,14 @@ class PatientListCreateView(ListCreateAPIView):
         search = self.request.query_params.get("search", "").strip()
         if "\x00" in search:  # PostgreSQL text cannot hold NUL
             raise ValidationError({"search": ["Must not contain NUL characters."]})
-        return selectors.patient_list(staff=staff_member_of(self.request), search=search,
-                                      department_id=int(department) if department else None)
+        return selectors.patient_list(
+            staff=staff_member_of(self.request), search=search, department_id=int(department) if department else None
+        )
 
     def perform_create(self, serializer):
-        serializer.instance = services.patient_create(created_by=staff_member_of(self.request),
-                                                      **serializer.validated_data)
+        serializer.instance = services.patient_create(
+            created_by=staff_member_of(self.request), **serializer.validated_data
+        )
 
 
 class PatientDetailView(APIView):
@@ -258,8 +272,11 @@ class CareTeamView(APIView):
             raise PermissionDenied("Only the hospital's administrators grant access.")
         data = CareTeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.care_team_add(patient=patient, staff=data.validated_data["staff"],
-                                            role=data.validated_data.get("role", CareTeamMembership.Role.OTHER))
+        membership = services.care_team_add(
+            patient=patient,
+            staff=data.validated_data["staff"],
+            role=data.validated_data.get("role", CareTeamMembership.Role.OTHER),
+        )
         return Response(CareTeamSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
@@ -292,8 +309,12 @@ class NoteListCreateView(APIView):
         patient, _ = patient_or_404(request, pk, need=perms.ADD_NOTE)
         data = NoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        note = services.note_add(patient=patient, author=staff_member_required(request),
-                                 body=data.validated_data["body"], corrects=data.validated_data.get("corrects_id"))
+        note = services.note_add(
+            patient=patient,
+            author=staff_member_required(request),
+            body=data.validated_data["body"],
+            corrects=data.validated_data.get("corrects_id"),
+        )
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
@@ -306,23 +327,26 @@ class MyPermissionsView(APIView):
         staff = staff_member_of(request)
         role = staff.role if staff else None
         admin = bool(staff and staff.is_admin)
-        return Response({
-            "role": role,
-            "department": staff.department_id if staff else None,
-            "is_hospital_admin": admin,
-            "can": {
-                "list_patients": staff is not None,
-                "create_patients": role in (StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.RECEPTIONIST),
-                "manage_care_teams": admin,
-                "manage_departments": admin,
-                "manage_staff": admin,
-                "invite_staff": admin,
-            },
-            "patient_permissions": "GET /api/patients/{id}/ answers with the caller's permissions on it",
-        })
+        return Response(
+            {
+                "role": role,
+                "department": staff.department_id if staff else None,
+                "is_hospital_admin": admin,
+                "can": {
+                    "list_patients": staff is not None,
+                    "create_patients": role in (StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.RECEPTIONIST),
+                    "manage_care_teams": admin,
+                    "manage_departments": admin,
+                    "manage_staff": admin,
+                    "invite_staff": admin,
+                },
+                "patient_permissions": "GET /api/patients/{id}/ answers with the caller's permissions on it",
+            }
+        )
 
 
 # Accepting an invitation is a login of the invited account (/accounts/invitations/accept/, config/urls_tenants.py).
+
 
 class InvitationAcceptSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=200)

@@ -62,8 +62,7 @@ def cmd_run(stack: Stack, args) -> int:
     start_stack(stack)
     port = os.environ.get("PORT") or 8000
     env = commands.web_env()
-    say(f"starting gunicorn ({env['WEB_CONCURRENCY']} processes) on http://127.0.0.1:{port}/ "
-        "(Ctrl-C stops everything)")
+    say(f"starting gunicorn ({env['WEB_CONCURRENCY']} processes) on http://127.0.0.1:{port}/ (Ctrl-C stops everything)")
     return serve(stack, "gunicorn", commands.web_command(port), env)
 
 
@@ -98,9 +97,9 @@ def cmd_stop(stack: Stack, args) -> int:
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "run", help="database, Redis, mail sink, migrations, Celery worker and beat, gunicorn"
-    ).set_defaults(func=cmd_run)
+    sub.add_parser("run", help="database, Redis, mail sink, migrations, Celery worker and beat, gunicorn").set_defaults(
+        func=cmd_run
+    )
     sub.add_parser(
         "dev", help="the same as run, with runserver (autoreload) and a connection per request"
     ).set_defaults(func=cmd_dev)

@@ -3,6 +3,7 @@
 Tasks take ids and plain strings and enter a hospital explicitly with
 `tenant_context`, so they never depend on the schema the sender happened to be in.
 """
+
 import os
 
 from celery import Celery

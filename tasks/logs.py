@@ -4,6 +4,7 @@ Connected when tasks.celery imports this module: in workers, before Django's
 apps (and django-guid's receivers) load, so at task_postrun ours runs before
 django-guid clears the request id. The formatters are settings.LOGGING's (config/logs.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,14 @@ def _task_started(task, **kwargs) -> None:
 def _task_finished(task_id, task, state, retval=None, **kwargs) -> None:
     started = getattr(task.request, "log_started", None)
     duration_ms = round((time.perf_counter() - started) * 1000, 1) if started else None
-    fields = {"task": task.name, "task_id": task_id, "state": state, "duration_ms": duration_ms,
-              "schema": task.request.get("schema"), "retries": task.request.retries}
+    fields = {
+        "task": task.name,
+        "task_id": task_id,
+        "state": state,
+        "duration_ms": duration_ms,
+        "schema": task.request.get("schema"),
+        "retries": task.request.retries,
+    }
     if state == "FAILURE":
         fields["error"] = type(retval).__name__  # not its message: it may quote data
     level = logging.ERROR if state == "FAILURE" else logging.INFO

@@ -1,6 +1,7 @@
 """The Django admin on the platform domain: hospitals are onboarded, renamed, suspended and reactivated
 through tenants.services, exactly like the platform API (and audited alike: the audit trail takes the
 acting staff user from the request)."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -98,13 +99,19 @@ class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
             services.hospital_update(hospital=obj, name=form.cleaned_data["name"])
             return
         created = services.hospital_create(
-            name=form.cleaned_data["name"], slug=form.cleaned_data["slug"],
+            name=form.cleaned_data["name"],
+            slug=form.cleaned_data["slug"],
             admin_email=form.cleaned_data["admin_email"],
             admin_first_name=form.cleaned_data["admin_first_name"],
-            admin_last_name=form.cleaned_data["admin_last_name"])
+            admin_last_name=form.cleaned_data["admin_last_name"],
+        )
         obj.pk, obj.schema_name = created.pk, created.schema_name
-        self.message_user(request, f"An invitation to {services.hospital_host(created.slug)} has been emailed "
-                                   f"to {form.cleaned_data['admin_email']}.", messages.INFO)
+        self.message_user(
+            request,
+            f"An invitation to {services.hospital_host(created.slug)} has been emailed "
+            f"to {form.cleaned_data['admin_email']}.",
+            messages.INFO,
+        )
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # purging is `manage.py purge_hospital`, with confirmation
@@ -118,8 +125,9 @@ class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
         self._set_active(request, queryset, active=True)
 
     def _set_active(self, request, queryset, *, active: bool) -> None:
-        service, done = ((services.hospital_reactivate, "Reactivated") if active
-                         else (services.hospital_suspend, "Suspended"))
+        service, done = (
+            (services.hospital_reactivate, "Reactivated") if active else (services.hospital_suspend, "Suspended")
+        )
         changed, unchanged = [], []
         for hospital in queryset:
             # Hospitals already in that state are left alone: no audit event for a no-op.
@@ -131,9 +139,7 @@ class HospitalAdmin(TenantAdminMixin, admin.ModelAdmin):
         if changed:
             subject = "Its subdomain answers" if len(changed) == 1 else "Their subdomains answer"
             consequence = "again" if active else "403 to every request until reactivated"
-            self.message_user(request, f"{done}: {', '.join(changed)}. {subject} {consequence}.",
-                              messages.SUCCESS)
+            self.message_user(request, f"{done}: {', '.join(changed)}. {subject} {consequence}.", messages.SUCCESS)
         if unchanged:
             state = "active" if active else "suspended"
-            self.message_user(request, f"Already {state}, left as they were: {', '.join(unchanged)}.",
-                              messages.WARNING)
+            self.message_user(request, f"Already {state}, left as they were: {', '.join(unchanged)}.", messages.WARNING)

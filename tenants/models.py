@@ -1,4 +1,5 @@
 """The routing table of the platform, in the public schema: which schema serves which host."""
+
 from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
@@ -11,10 +12,29 @@ slug_validator = RegexValidator(
     r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
     "Use lowercase letters, digits and hyphens; start and end with a letter or digit.",
 )
-RESERVED_SLUGS = frozenset({
-    "www", "admin", "api", "public", "platform", "static", "media", "mail", "smtp",
-    "ftp", "app", "auth", "login", "status", "help", "support", "docs", "test", "localhost",
-})
+RESERVED_SLUGS = frozenset(
+    {
+        "www",
+        "admin",
+        "api",
+        "public",
+        "platform",
+        "static",
+        "media",
+        "mail",
+        "smtp",
+        "ftp",
+        "app",
+        "auth",
+        "login",
+        "status",
+        "help",
+        "support",
+        "docs",
+        "test",
+        "localhost",
+    }
+)
 
 
 def schema_name_for_slug(slug: str) -> str:

@@ -16,6 +16,7 @@ caller's transaction, so concurrent onboardings take different spares and never
 wait for each other. Whatever changes the pool otherwise (refills, migrating the
 spares) holds the pool's advisory lock, one at a time.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -108,8 +109,9 @@ def _migrate_schema(schema_name: str) -> None:
 
     The standard executor: inside a transaction, it leaves the connection open.
     """
-    call_command("migrate_schemas", tenant=True, schema_name=schema_name, executor="standard",
-                 interactive=False, verbosity=0)
+    call_command(
+        "migrate_schemas", tenant=True, schema_name=schema_name, executor="standard", interactive=False, verbosity=0
+    )
 
 
 def _schema_is_current(schema_name: str) -> bool:
@@ -165,13 +167,18 @@ def spare_schema_claim(*, schema_name: str) -> bool:
         raise ValueError(f"Invalid schema name: {schema_name!r}")
     if schema_exists(schema_name, connection.alias):
         return False  # left to the default path, as before spares existed
-    spare = (SpareSchema.objects.select_for_update(skip_locked=True)
-             .filter(fingerprint=migration_fingerprint()).order_by("created").first())
+    spare = (
+        SpareSchema.objects.select_for_update(skip_locked=True)
+        .filter(fingerprint=migration_fingerprint())
+        .order_by("created")
+        .first()
+    )
     if spare is None:
         return False
     with connection.cursor() as cursor:
-        cursor.execute(f"ALTER SCHEMA {quote_schema_name(spare.schema_name)} "
-                       f"RENAME TO {quote_schema_name(schema_name)}")
+        cursor.execute(
+            f"ALTER SCHEMA {quote_schema_name(spare.schema_name)} RENAME TO {quote_schema_name(schema_name)}"
+        )
     spare.delete()
     return True
 
@@ -206,8 +213,7 @@ def spare_pool_refill(*, size: int | None = None) -> int:
     current = migration_fingerprint()
     created = 0
     with spare_pool_lock():
-        for schema_name in list(SpareSchema.objects.exclude(fingerprint=current)
-                                .values_list("schema_name", flat=True)):
+        for schema_name in list(SpareSchema.objects.exclude(fingerprint=current).values_list("schema_name", flat=True)):
             if not _spare_schema_remigrate(schema_name):
                 spare_schema_drop(schema_name=schema_name)
         while SpareSchema.objects.filter(fingerprint=current).count() < size:

@@ -1,4 +1,5 @@
 """Hospital (tenant) operations, called alike by the API, the admin and management commands."""
+
 from __future__ import annotations
 
 from django.apps import apps
@@ -44,14 +45,22 @@ def hospital_slug_validate(slug: str) -> str:
 def platform_ensure() -> Hospital:
     """The public schema's row and its domain (BASE_DOMAIN); idempotent."""
     platform, _ = Hospital.objects.get_or_create(
-        schema_name=get_public_schema_name(), defaults={"name": "Platform", "slug": "public"},
+        schema_name=get_public_schema_name(),
+        defaults={"name": "Platform", "slug": "public"},
     )
     Domain.objects.update_or_create(domain=settings.BASE_DOMAIN, defaults={"tenant": platform, "is_primary": True})
     return platform
 
 
-def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name: str = "",
-                    admin_last_name: str = "", admin_password: str | None = None) -> Hospital:
+def hospital_create(
+    *,
+    name: str,
+    slug: str,
+    admin_email: str,
+    admin_first_name: str = "",
+    admin_last_name: str = "",
+    admin_password: str | None = None,
+) -> Hospital:
     """Creates a hospital: its schema (migrated), its domain <slug>.BASE_DOMAIN and its admin account.
 
     All or nothing: a taken slug or admin email fails with a ServiceError and
@@ -81,20 +90,32 @@ def hospital_create(*, name: str, slug: str, admin_email: str, admin_first_name:
             Domain.objects.create(domain=hospital_host(slug), tenant=hospital, is_primary=True)
             with tenant_context(hospital):
                 if admin_password is None:
-                    invitation_create(hospital=hospital, email=admin_email, role=StaffMember.Role.HOSPITAL_ADMIN,
-                                      first_name=admin_first_name, last_name=admin_last_name)
+                    invitation_create(
+                        hospital=hospital,
+                        email=admin_email,
+                        role=StaffMember.Role.HOSPITAL_ADMIN,
+                        first_name=admin_first_name,
+                        last_name=admin_last_name,
+                    )
                 else:
-                    admin = user_create_verified(hospital=hospital, email=admin_email, password=admin_password,
-                                                 first_name=admin_first_name, last_name=admin_last_name)
+                    admin = user_create_verified(
+                        hospital=hospital,
+                        email=admin_email,
+                        password=admin_password,
+                        first_name=admin_first_name,
+                        last_name=admin_last_name,
+                    )
                     staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
     except (IntegrityError, DatabaseError) as exc:
         # Lost a race for the same slug against a concurrent creation.
         if Hospital.objects.filter(slug=slug).exists():
-            raise ServiceError(f"A hospital with slug '{slug}' already exists.", code="slug_taken",
-                               field="slug") from exc
+            raise ServiceError(
+                f"A hospital with slug '{slug}' already exists.", code="slug_taken", field="slug"
+            ) from exc
         raise
-    audit_record(action=AuditEvent.Action.HOSPITAL_ONBOARDED, target=hospital,
-                 detail={"slug": slug, "admin_email": admin_email})
+    audit_record(
+        action=AuditEvent.Action.HOSPITAL_ONBOARDED, target=hospital, detail={"slug": slug, "admin_email": admin_email}
+    )
     publish_after_commit("tenants.tasks.spare_pool_refill_task")  # a worker tops the pool up again
     return hospital
 
@@ -135,9 +156,12 @@ def hospital_purge(*, hospital: Hospital) -> None:
             # Empty the hospital's tables first, so that deleting its accounts
             # meets no rows of theirs (guardian, staff, records) still pointing at them.
             quote = connection.ops.quote_name
-            tables = [f"{quote(hospital.schema_name)}.{quote(model._meta.db_table)}"
-                      for config in apps.get_app_configs() if config.name in settings.TENANT_APPS
-                      for model in config.get_models()]
+            tables = [
+                f"{quote(hospital.schema_name)}.{quote(model._meta.db_table)}"
+                for config in apps.get_app_configs()
+                if config.name in settings.TENANT_APPS
+                for model in config.get_models()
+            ]
             with connection.cursor() as cursor:
                 cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
             User.objects.filter(hospital=hospital).delete()  # their email addresses and tokens cascade

@@ -1,4 +1,5 @@
 """/api/platform/ on the platform domain."""
+
 from django.urls import path
 
 from accounts.permissions import IsTenantMember
@@ -11,6 +12,7 @@ urlpatterns = [
     path("hospitals/", views.HospitalListCreateView.as_view(), name="platform-hospital-list"),
     path("hospitals/<slug:slug>/", views.HospitalDetailView.as_view(), name="platform-hospital-detail"),
     path("hospitals/<slug:slug>/suspend/", views.HospitalSuspendView.as_view(), name="platform-hospital-suspend"),
-    path("hospitals/<slug:slug>/reactivate/", views.HospitalReactivateView.as_view(),
-         name="platform-hospital-reactivate"),
+    path(
+        "hospitals/<slug:slug>/reactivate/", views.HospitalReactivateView.as_view(), name="platform-hospital-reactivate"
+    ),
 ]

@@ -1,4 +1,5 @@
 """The platform API, on BASE_DOMAIN, for platform staff: onboarding and running hospitals."""
+
 from django.shortcuts import get_object_or_404
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
@@ -60,8 +61,9 @@ class HospitalDetailView(RetrieveUpdateAPIView):
         return selectors.hospital_list()
 
     def perform_update(self, serializer):
-        services.hospital_update(hospital=serializer.instance, name=serializer.validated_data.get(
-            "name", serializer.instance.name))
+        services.hospital_update(
+            hospital=serializer.instance, name=serializer.validated_data.get("name", serializer.instance.name)
+        )
 
 
 def _hospital(slug: str) -> Hospital:

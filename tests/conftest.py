@@ -5,6 +5,7 @@ hospital's host name in the Host header, against real PostgreSQL schemas,
 with mail going over SMTP into a sink. Nothing is rolled back between tests,
 so each test makes its own uniquely named users.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,11 +28,17 @@ from tenants.services import hospital_create, hospital_host, platform_ensure
 from tests.processes import CeleryWorker, RedisBroker
 from tests.support import PASSWORD, Api, start_mail_sink, unique_email
 
-
 # The tiers (pyproject.toml markers; `make test` runs each in turn): "fast" is tests/fast/ (services in rollback
 # transactions), "system" these modules (load, fuzz, faults, deployment, the run command, browsers), "http" the rest.
-SYSTEM_MODULES = {"test_load", "test_fuzz", "test_faults", "test_deploy", "test_make_run", "test_devtools",
-                  "test_admin_browser"}
+SYSTEM_MODULES = {
+    "test_load",
+    "test_fuzz",
+    "test_faults",
+    "test_deploy",
+    "test_make_run",
+    "test_devtools",
+    "test_admin_browser",
+}
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -83,8 +90,10 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     with django_db_blocker.unblock():
         # The live server's request threads are daemons; end any session they left open.
         with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         connections.close_all()
         teardown_databases(config, verbosity=request.config.option.verbose)
 
@@ -124,14 +133,16 @@ def broker():
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, broker, mail_sink):
     """A real worker (with beat) in another process, on the test database."""
-    worker = CeleryWorker(env={
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": database_url_of(connections["default"].settings_dict),
-        "CELERY_BROKER_URL": broker.url,
-        "EMAIL_HOST": "127.0.0.1",
-        "EMAIL_PORT": str(mail_sink.port),
-        "LOG_FORMAT": "json",  # tests/test_logging.py reads its output
-    })
+    worker = CeleryWorker(
+        env={
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+            "CELERY_BROKER_URL": broker.url,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(mail_sink.port),
+            "LOG_FORMAT": "json",  # tests/test_logging.py reads its output
+        }
+    )
     worker.start()
     yield worker
     worker.stop()
@@ -149,8 +160,9 @@ def server_url(db_access, mail_sink, celery_worker) -> str:
 
 
 def _make_hospital(slug: str):
-    return hospital_create(name=f"{slug.title()} General", slug=slug, admin_email=unique_email("admin"),
-                           admin_password=PASSWORD)
+    return hospital_create(
+        name=f"{slug.title()} General", slug=slug, admin_email=unique_email("admin"), admin_password=PASSWORD
+    )
 
 
 @pytest.fixture(scope="session")
@@ -188,14 +200,16 @@ def api_b(api_for, hospital_b) -> Api:
 @pytest.fixture
 def user_a(hospital_a):
     """A verified staff account of hospital A (password: PASSWORD)."""
-    return user_create_verified(hospital=hospital_a, email=unique_email("a"), password=PASSWORD,
-                                first_name="Ann", last_name="Alpha")
+    return user_create_verified(
+        hospital=hospital_a, email=unique_email("a"), password=PASSWORD, first_name="Ann", last_name="Alpha"
+    )
 
 
 @pytest.fixture
 def user_b(hospital_b):
-    return user_create_verified(hospital=hospital_b, email=unique_email("b"), password=PASSWORD,
-                                first_name="Ben", last_name="Beta")
+    return user_create_verified(
+        hospital=hospital_b, email=unique_email("b"), password=PASSWORD, first_name="Ben", last_name="Beta"
+    )
 
 
 @pytest.fixture
@@ -215,6 +229,10 @@ def platform_api(api_for, platform_user) -> Api:
 def fresh_limits(settings):
     """Throttle counters from zero, and generous rates unless a test lowers one."""
     caches["default"].clear()  # the cache's own Redis db, not the broker's
-    settings.THROTTLE_RATES = {"registration": "1000/hour", "password_reset": "1000/hour",
-                               "invitation_accept": "1000/hour", "email": "1000/hour"}
+    settings.THROTTLE_RATES = {
+        "registration": "1000/hour",
+        "password_reset": "1000/hour",
+        "invitation_accept": "1000/hour",
+        "email": "1000/hour",
+    }
     return settings.THROTTLE_RATES

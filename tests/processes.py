@@ -3,6 +3,7 @@
 They stay in pytest's process group (`group=False`), so that `make test`'s supervisor stopping pytest's
 group stops them too.
 """
+
 from __future__ import annotations
 
 import os
@@ -87,8 +88,9 @@ class WebServer(_Process):
     name = "web server"
 
     def __init__(self, *, env: dict[str, str]) -> None:
-        super().__init__(env={"DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONUNBUFFERED": "1", **env},
-                         prefix="web")
+        super().__init__(
+            env={"DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONUNBUFFERED": "1", **env}, prefix="web"
+        )
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 

@@ -1,4 +1,5 @@
 """Test helpers: an HTTP client that speaks to the live server with a real Host header, and a mail sink."""
+
 from __future__ import annotations
 
 import asyncio
@@ -37,8 +38,16 @@ class Api:
         self.host = host
         self.session = requests.Session()
 
-    def request(self, method: str, path: str, *, token: str | None = None, csrf: bool = True,
-                headers: dict | None = None, **kwargs) -> requests.Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        csrf: bool = True,
+        headers: dict | None = None,
+        **kwargs,
+    ) -> requests.Response:
         headers = {"Host": self.host, **(headers or {})}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -75,9 +84,16 @@ class Api:
         """The Django admin's login form (platform domain): 302 to /admin/ on success, the form again if not."""
         if not self.cookie("csrftoken"):
             self.get("/admin/login/")
-        return self.post("/admin/login/?next=/admin/", allow_redirects=False, data={
-            "username": email_address, "password": password, "next": "/admin/",
-            "csrfmiddlewaretoken": self.cookie("csrftoken")})
+        return self.post(
+            "/admin/login/?next=/admin/",
+            allow_redirects=False,
+            data={
+                "username": email_address,
+                "password": password,
+                "next": "/admin/",
+                "csrfmiddlewaretoken": self.cookie("csrftoken"),
+            },
+        )
 
 
 @dataclass
@@ -132,10 +148,14 @@ class MailSink:
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
         with self.lock:
-            self.messages.append(SentMail(
-                to=[r.lower() for r in envelope.rcpt_tos], subject=str(message["subject"]),
-                text=text.get_content() if text else "", html=html.get_content() if html else None,
-            ))
+            self.messages.append(
+                SentMail(
+                    to=[r.lower() for r in envelope.rcpt_tos],
+                    subject=str(message["subject"]),
+                    text=text.get_content() if text else "",
+                    html=html.get_content() if html else None,
+                )
+            )
         return "250 OK"
 
     def to(self, address: str) -> list[SentMail]:
@@ -143,8 +163,12 @@ class MailSink:
             return [m for m in self.messages if address.lower() in m.to]
 
     def wait_for(self, address: str, *, count: int = 1, timeout: float = ANSWER_TIMEOUT) -> list[SentMail]:
-        wait_until(lambda: len(self.to(address)) >= count, timeout,
-                   lambda: f"expected {count} mail(s) to {address}, got {len(self.to(address))}", interval=0.05)
+        wait_until(
+            lambda: len(self.to(address)) >= count,
+            timeout,
+            lambda: f"expected {count} mail(s) to {address}, got {len(self.to(address))}",
+            interval=0.05,
+        )
         return self.to(address)
 
 

@@ -4,6 +4,7 @@ Other client addresses are real: Linux routes all of 127.0.0.0/8 to the
 loopback interface, so a client bound to 127.0.0.2 reaches the live server
 from another REMOTE_ADDR.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,9 @@ def fail_until_locked(api: Api, email: str) -> list[int]:
 def account_counters(user) -> dict[str, int]:
     """The login budget's counters of `user`'s account: {"account": n, "account-address": m}."""
     account = f"{user.hospital.schema_name}:{user.email}"
-    counters = LoginAttemptCounter.objects.filter(Q(key=f"account:{account}")
-                                                  | Q(key__startswith=f"account-address:{account}|"))
+    counters = LoginAttemptCounter.objects.filter(
+        Q(key=f"account:{account}") | Q(key__startswith=f"account-address:{account}|")
+    )
     return {c.key.split(":", 1)[0]: c.count for c in counters}
 
 
@@ -81,6 +83,7 @@ def expire_failures(user) -> None:
 
 
 # --- Login lockout ----------------------------------------------------------------------------
+
 
 def test_wrong_passwords_lock_the_account_even_for_the_right_password_until_the_cool_off(api_a, user_a):
     limit = settings.LOGIN_FAILURE_LIMIT
@@ -159,6 +162,7 @@ def admin_client(api_for):
         api = from_address(api_for(None), address)
         assert api.get("/admin/login/").status_code == 200  # sets csrftoken
         return api
+
     return make
 
 
@@ -175,11 +179,17 @@ def test_django_admin_login_still_works_and_locks_too(admin_client, platform_use
 
 # --- A second web server process: lockout and throttles are shared -----------------------------
 
+
 @pytest.fixture(scope="module")
 def second_server(django_db_setup, broker):
     """`manage.py runserver` in its own process, on the test database and the suite's Redis."""
-    server = WebServer(env={"DATABASE_URL": database_url_of(connections["default"].settings_dict),
-                            "CELERY_BROKER_URL": broker.url, "THROTTLE_REGISTRATION_RATE": "3/hour"})
+    server = WebServer(
+        env={
+            "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+            "CELERY_BROKER_URL": broker.url,
+            "THROTTLE_REGISTRATION_RATE": "3/hour",
+        }
+    )
     server.start()
     yield server.url
     server.stop()
@@ -212,6 +222,7 @@ def test_throttle_counts_are_shared_by_two_server_processes(api_a, fresh_limits,
 
 
 # --- Rate limits -------------------------------------------------------------------------------
+
 
 def test_registration_is_limited_per_address(api_a, fresh_limits):
     fresh_limits["registration"] = "3/hour"
@@ -248,8 +259,10 @@ def test_failed_logins_from_one_address_are_limited_across_accounts(api_a, api_b
     """Password spraying: one password tried on many accounts never trips a per-account lock."""
     fresh_limits["login_failures"] = "4/hour"
     sprayer = from_address(api_a, "127.0.2.1")
-    answers = [login(sprayer, email, WRONG).status_code for email in
-               (unique_email("s1"), unique_email("s2"), user_a.email, unique_email("s3"))]
+    answers = [
+        login(sprayer, email, WRONG).status_code
+        for email in (unique_email("s1"), unique_email("s2"), user_a.email, unique_email("s3"))
+    ]
     assert answers == [400] * 4
     assert_throttled(login(sprayer, unique_email("s4"), WRONG))
     assert_throttled(login(sprayer, user_a.email))  # the right password too: no oracle for the sprayer
@@ -262,15 +275,17 @@ def test_successful_logins_do_not_count_towards_the_address_limit(api_a, hospita
     """A hospital's shared address: many staff logging in correctly never meet the limit."""
     fresh_limits["login_failures"] = "2/hour"
     shared = from_address(api_a, "127.0.2.3")
-    staff = [user_create_verified(hospital=hospital_a, email=unique_email("shift"), password=PASSWORD)
-             for _ in range(5)]
+    staff = [
+        user_create_verified(hospital=hospital_a, email=unique_email("shift"), password=PASSWORD) for _ in range(5)
+    ]
     assert [login(shared, user.email).status_code for user in staff * 2] == [200] * 10
     assert login(shared, staff[0].email, WRONG).status_code == 400
     assert login(shared, staff[1].email).status_code == 200
 
 
-def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(api_a, broker, fresh_limits,
-                                                                          monkeypatch, caplog):
+def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(
+    api_a, broker, fresh_limits, monkeypatch, caplog
+):
     fresh_limits["registration"] = "2/hour"
     monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
     broker.stop()
@@ -291,13 +306,15 @@ def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(api_a,
 
 
 def test_a_login_storm_without_broker_and_cache_still_logs_in_and_still_limits(
-        api_a, hospital_a, broker, fresh_limits, monkeypatch, caplog):
+    api_a, hospital_a, broker, fresh_limits, monkeypatch, caplog
+):
     """Redis (broker and cache alike) gone while 16 clients log in and read: all served, limits still hold."""
     # Every try of the dead cache would be logged: none is allowed.
     monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
     monkeypatch.setattr(throttles, "_cache_down_until", 0.0)
-    staff = [user_create_verified(hospital=hospital_a, email=unique_email("storm"), password=PASSWORD)
-             for _ in range(16)]
+    staff = [
+        user_create_verified(hospital=hospital_a, email=unique_email("storm"), password=PASSWORD) for _ in range(16)
+    ]
     broker.stop()
     try:
         answers: list[int] = []
@@ -341,6 +358,7 @@ def _cache_keys() -> list[bytes]:
 
 # --- Answers that do not tell who has an account ------------------------------------------------
 
+
 def hash_count(monkeypatch) -> list[int]:
     """Counts Argon2 hashes made from now on in this process (where the suite's server runs)."""
     calls = [0]
@@ -355,6 +373,7 @@ def hash_count(monkeypatch) -> list[int]:
 
 
 # How long each path takes is measured by bench/enumeration_timing.py: a figure of the machine, not a verdict.
+
 
 def test_registration_answers_and_hashes_alike_for_taken_and_new_emails(api_a, user_a, fresh_limits, monkeypatch):
     hashes = hash_count(monkeypatch)

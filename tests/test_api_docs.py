@@ -1,4 +1,5 @@
 """The API docs page (Swagger UI) on each domain: HTML reading that domain's schema, assets served by us."""
+
 import re
 from pathlib import Path
 
@@ -19,8 +20,12 @@ def test_docs_page_reads_its_own_schema_from_local_assets(api_for, hospital_a, d
     assert urls and not [u for u in urls if not u.startswith("/")], "an asset from another host"
 
     assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
-    assert {a.rsplit("/", 1)[1] for a in assets} >= {"swagger-ui.css", "swagger-ui-bundle.js",
-                                                      "swagger-ui-standalone-preset.js", "favicon-32x32.png"}
+    assert {a.rsplit("/", 1)[1] for a in assets} >= {
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "favicon-32x32.png",
+    }
     for asset in assets:
         assert asset.startswith("/static/drf_spectacular_sidecar/swagger-ui-dist/")
         path = finders.find(asset.removeprefix("/static/"))

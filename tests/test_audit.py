@@ -1,4 +1,5 @@
 """The audit trail: who did what, per hospital; append-only in the database itself."""
+
 import pytest
 from django.db import DatabaseError, transaction
 from django_tenants.utils import schema_context, tenant_context
@@ -28,11 +29,16 @@ def events(api, **filters):
 def test_auth_and_record_events_are_recorded_with_actor_ip_and_agent(api_for, hospital_a, hospital_b, user_a):
     api, admin = admin_api(api_for, hospital_a)
     staff = api_for(hospital_a)
-    staff.post("/accounts/login/", json={"email": user_a.email, "password": "wrong-password-1"},
-               headers={"User-Agent": "audit-test/1.0"})
+    staff.post(
+        "/accounts/login/",
+        json={"email": user_a.email, "password": "wrong-password-1"},
+        headers={"User-Agent": "audit-test/1.0"},
+    )
     staff.login(user_a.email)
-    response = api.post("/api/patients/", json={"mrn": unique_email("aud")[:20], "first_name": "Au",
-                                                "last_name": "Dit", "date_of_birth": "1960-05-05"})
+    response = api.post(
+        "/api/patients/",
+        json={"mrn": unique_email("aud")[:20], "first_name": "Au", "last_name": "Dit", "date_of_birth": "1960-05-05"},
+    )
     patient_id = response.json()["id"]
     assert api.get(f"/api/patients/{patient_id}/").status_code == 200
     assert api.patch(f"/api/patients/{patient_id}/", json={"phone": "123"}).status_code == 200
@@ -43,12 +49,13 @@ def test_auth_and_record_events_are_recorded_with_actor_ip_and_agent(api_for, ho
     staff.post("/accounts/logout/")
 
     failed = events(api, action="login_failed", actor="")
-    assert any(e["detail"]["email"] == user_a.email and e["user_agent"] == "audit-test/1.0"
-               and e["ip"] == "127.0.0.1" for e in failed)
+    assert any(
+        e["detail"]["email"] == user_a.email and e["user_agent"] == "audit-test/1.0" and e["ip"] == "127.0.0.1"
+        for e in failed
+    )
     assert "wrong-password-1" not in str(failed)
     mine = {e["action"] for e in events(api, actor=admin.email)}
-    assert {"login_succeeded", "patient_viewed", "patient_changed", "permission_granted",
-            "permission_revoked"} <= mine
+    assert {"login_succeeded", "patient_viewed", "patient_changed", "permission_granted", "permission_revoked"} <= mine
     assert any(e["target_id"] == str(patient_id) for e in events(api, action="patient_viewed"))
     assert events(api, action="logout")
     # Hospital B's trail has none of it.
@@ -59,8 +66,10 @@ def test_auth_and_record_events_are_recorded_with_actor_ip_and_agent(api_for, ho
 def test_the_trail_is_append_only_in_the_database(hospital_a):
     with tenant_context(hospital_a):
         event = AuditEvent.objects.create(action=AuditEvent.Action.LOGIN_FAILED, detail={"email": "x@y.org"})
-        for attempt in (lambda: AuditEvent.objects.filter(pk=event.pk).update(action="logout"),
-                        lambda: AuditEvent.objects.filter(pk=event.pk).delete()):
+        for attempt in (
+            lambda: AuditEvent.objects.filter(pk=event.pk).update(action="logout"),
+            lambda: AuditEvent.objects.filter(pk=event.pk).delete(),
+        ):
             with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
                 attempt()
         assert AuditEvent.objects.get(pk=event.pk).action == AuditEvent.Action.LOGIN_FAILED
@@ -80,8 +89,12 @@ def test_platform_events_live_in_public_for_platform_staff(api_for, platform_use
     platform = api_for(None)
     platform.login(platform_user.email)
     slug = f"audit-{unique_email('s').split('-')[1].split('@')[0]}"
-    assert platform.post("/api/platform/hospitals/", json={
-        "name": "Audited", "slug": slug, "admin_email": unique_email("aud")}).status_code == 201
+    assert (
+        platform.post(
+            "/api/platform/hospitals/", json={"name": "Audited", "slug": slug, "admin_email": unique_email("aud")}
+        ).status_code
+        == 201
+    )
     platform.post(f"/api/platform/hospitals/{slug}/suspend/")
     response = platform.get("/api/platform/audit/", params={"actor": platform_user.email, "page_size": 100})
     actions = {(e["action"], e["detail"].get("slug", "")) for e in response.json()["results"]}
@@ -93,11 +106,20 @@ def test_platform_events_live_in_public_for_platform_staff(api_for, platform_use
     assert api_for(None).get("/api/platform/audit/", token=hospital_token).status_code == 401
 
 
-BAD_FILTERS = [(name, value) for name in ("since", "until") for value in (
-    "2026-13-01T00:00:00", "2026-02-30T00:00:00", "2026-01-01T25:00:00", "0000-01-01T00:00:00",
-    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01T00:00:00\x00", "yesterday")] + [
-    ("actor", "\x00"), ("actor", "a\x00@example.org"), ("actor", "x" * 300), ("action", "\x00"),
-    ("action", "nope")]
+BAD_FILTERS = [
+    (name, value)
+    for name in ("since", "until")
+    for value in (
+        "2026-13-01T00:00:00",
+        "2026-02-30T00:00:00",
+        "2026-01-01T25:00:00",
+        "0000-01-01T00:00:00",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "2026-01-01T00:00:00\x00",
+        "yesterday",
+    )
+] + [("actor", "\x00"), ("actor", "a\x00@example.org"), ("actor", "x" * 300), ("action", "\x00"), ("action", "nope")]
 
 
 @pytest.mark.parametrize(("name", "value"), BAD_FILTERS)
@@ -116,7 +138,8 @@ def test_invalid_filters_are_a_json_400_naming_the_parameter(api_for, hospital_a
 def test_valid_and_empty_filters_still_filter(api_for, hospital_a):
     api, admin = admin_api(api_for, hospital_a)
     assert {e["action"] for e in events(api, actor=str(admin.pk))} == {"login_succeeded"}
-    assert events(api, actor=admin.email.upper(), action="login_succeeded", since="2000-01-01",
-                  until="2999-01-01T00:00:00+02:00")
+    assert events(
+        api, actor=admin.email.upper(), action="login_succeeded", since="2000-01-01", until="2999-01-01T00:00:00+02:00"
+    )
     assert not events(api, actor=admin.email, until="2000-01-01T00:00:00Z")
     assert events(api, actor=admin.email, since="", until=" ", action="")  # an empty filter is no filter

@@ -1,4 +1,5 @@
 """The seed's flows, end to end on a hospital subdomain, over real HTTP."""
+
 import re
 
 from django.contrib.auth import get_user_model
@@ -11,8 +12,9 @@ NEW_PASSWORD = "another-Secret-pass-42"
 
 
 def register(api, email, password=PASSWORD, **extra):
-    return api.post("/accounts/registration/", json={
-        "email": email, "password1": password, "password2": password, **extra})
+    return api.post(
+        "/accounts/registration/", json={"email": email, "password1": password, "password2": password, **extra}
+    )
 
 
 def test_full_seed_flow_on_a_hospital_subdomain(api_a, hospital_a, mail_sink):
@@ -31,8 +33,11 @@ def test_full_seed_flow_on_a_hospital_subdomain(api_a, hospital_a, mail_sink):
 
     mail = mail_sink.wait_for(email)[0]
     assert hospital_a.name in mail.subject
-    key = link_in(mail, rf"http://{hospital_a.slug}\.localhost:8000/accounts/registration/"
-                        r"account-confirm-email/([^/\s]+)/").group(1)
+    key = link_in(
+        mail,
+        rf"http://{hospital_a.slug}\.localhost:8000/accounts/registration/"
+        r"account-confirm-email/([^/\s]+)/",
+    ).group(1)
     assert api_a.post("/accounts/registration/verify-email/", json={"key": key}).status_code == 200
 
     response = api_a.post("/accounts/login/", json={"email": email.upper(), "password": PASSWORD})
@@ -54,11 +59,15 @@ def test_full_seed_flow_on_a_hospital_subdomain(api_a, hospital_a, mail_sink):
     assert response.json()["name"] == "Florence Nightingale"
 
     # Change the password (old one required), then log in with the new one.
-    response = api_a.post("/accounts/password/change/", json={
-        "old_password": "wrong-old-password", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = api_a.post(
+        "/accounts/password/change/",
+        json={"old_password": "wrong-old-password", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     assert response.status_code == 400
-    response = api_a.post("/accounts/password/change/", json={
-        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = api_a.post(
+        "/accounts/password/change/",
+        json={"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     assert response.status_code == 200, response.text
     assert "sessionid" not in response.cookies  # no session here either
     assert api_a.post("/accounts/login/", json={"email": email, "password": PASSWORD}).status_code == 400
@@ -87,20 +96,27 @@ def test_password_reset_by_email_link(api_a, hospital_a, user_a, mail_sink):
     assert response.status_code == 200
     mail = mail_sink.wait_for(user_a.email)[-1]
     assert hospital_a.name in mail.subject
-    uid, token = link_in(mail, rf"http://{hospital_a.slug}\.localhost:8000/accounts/password/reset/confirm/"
-                               r"([^/\s]+)/([^/\s]+)/").groups()
+    uid, token = link_in(
+        mail,
+        rf"http://{hospital_a.slug}\.localhost:8000/accounts/password/reset/confirm/"
+        r"([^/\s]+)/([^/\s]+)/",
+    ).groups()
 
     # The link itself answers JSON telling what to post.
     landing = api_a.get(f"/accounts/password/reset/confirm/{uid}/{token}/")
     assert landing.status_code == 200 and landing.json()["uid"] == uid
 
-    response = api_a.post("/accounts/password/reset/confirm/", json={
-        "uid": uid, "token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = api_a.post(
+        "/accounts/password/reset/confirm/",
+        json={"uid": uid, "token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     assert response.status_code == 200, response.text
     api_a.login(user_a.email, NEW_PASSWORD)
     # The link is single-use.
-    response = api_a.post("/accounts/password/reset/confirm/", json={
-        "uid": uid, "token": token, "new_password1": PASSWORD, "new_password2": PASSWORD})
+    response = api_a.post(
+        "/accounts/password/reset/confirm/",
+        json={"uid": uid, "token": token, "new_password1": PASSWORD, "new_password2": PASSWORD},
+    )
     assert response.status_code == 400
 
 
@@ -125,6 +141,7 @@ def test_platform_staff_sign_in_on_the_platform_domain(api_for, platform_user):
     assert body["user"]["hospital"] is None
     assert api.get("/accounts/user/", token=body["access"]).json()["email"] == platform_user.email
     # The platform domain has no self-registration.
-    response = api.post("/accounts/registration/", json={
-        "email": unique_email(), "password1": PASSWORD, "password2": PASSWORD})
+    response = api.post(
+        "/accounts/registration/", json={"email": unique_email(), "password1": PASSWORD, "password2": PASSWORD}
+    )
     assert response.status_code == 404

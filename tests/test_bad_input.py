@@ -1,4 +1,5 @@
 """Bad input gets a clear JSON 4xx, never a 500, and nothing is half-done."""
+
 import json
 from datetime import timedelta
 
@@ -45,16 +46,34 @@ def test_wrong_method_is_a_json_405(api_a):
     assert_json_error(api_a.get("/accounts/login/"), 405)
 
 
-@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/registration/", "/accounts/password/reset/",
-                                  "/accounts/token/refresh/", "/accounts/logout/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/login/",
+        "/accounts/registration/",
+        "/accounts/password/reset/",
+        "/accounts/token/refresh/",
+        "/accounts/logout/",
+    ],
+)
 def test_malformed_json_is_a_json_400(api_a, path):
     response = api_a.post(path, data=b'{"email": "x@y.org", "password": ', headers={"Content-Type": "application/json"})
     assert_json_error(response, 400, "parse_error")
 
 
-@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/registration/", "/accounts/password/reset/",
-                                  "/accounts/token/refresh/", "/accounts/token/verify/", "/accounts/logout/",
-                                  "/accounts/registration/verify-email/", "/accounts/password/reset/confirm/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/login/",
+        "/accounts/registration/",
+        "/accounts/password/reset/",
+        "/accounts/token/refresh/",
+        "/accounts/token/verify/",
+        "/accounts/logout/",
+        "/accounts/registration/verify-email/",
+        "/accounts/password/reset/confirm/",
+    ],
+)
 @pytest.mark.parametrize("body", [[], "just a string", 42, None])
 def test_json_that_is_not_an_object_is_a_json_4xx(api_a, path, body):
     response = api_a.post(path, json=body)
@@ -75,14 +94,27 @@ def test_missing_fields_are_named(api_a):
 
 def test_invalid_email_and_weak_password_are_refused_and_create_nothing(api_a):
     before = User.objects.count()
-    body = assert_json_error(api_a.post("/accounts/registration/", json={
-        "email": "not-an-email", "password1": PASSWORD, "password2": PASSWORD}), 400)
+    body = assert_json_error(
+        api_a.post(
+            "/accounts/registration/", json={"email": "not-an-email", "password1": PASSWORD, "password2": PASSWORD}
+        ),
+        400,
+    )
     assert "email" in body["fields"]
-    body = assert_json_error(api_a.post("/accounts/registration/", json={
-        "email": unique_email(), "password1": "12345678", "password2": "12345678"}), 400)
+    body = assert_json_error(
+        api_a.post(
+            "/accounts/registration/", json={"email": unique_email(), "password1": "12345678", "password2": "12345678"}
+        ),
+        400,
+    )
     assert "password1" in body["fields"]
-    body = assert_json_error(api_a.post("/accounts/registration/", json={
-        "email": unique_email(), "password1": PASSWORD, "password2": PASSWORD + "x"}), 400)
+    body = assert_json_error(
+        api_a.post(
+            "/accounts/registration/",
+            json={"email": unique_email(), "password1": PASSWORD, "password2": PASSWORD + "x"},
+        ),
+        400,
+    )
     assert "password2" in body["fields"]
     assert User.objects.count() == before
 
@@ -90,8 +122,10 @@ def test_invalid_email_and_weak_password_are_refused_and_create_nothing(api_a):
 def test_oversized_body_is_a_json_413_and_creates_nothing(api_a):
     email = unique_email("big")
     padding = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
-    response = api_a.post("/accounts/registration/", json={
-        "email": email, "password1": PASSWORD, "password2": PASSWORD, "first_name": padding})
+    response = api_a.post(
+        "/accounts/registration/",
+        json={"email": email, "password1": PASSWORD, "password2": PASSWORD, "first_name": padding},
+    )
     assert_json_error(response, 413, "body_too_large")
     assert not User.objects.filter(email=email).exists()
 
@@ -156,8 +190,17 @@ HOSTILE_BODIES = {
 }
 
 
-@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/registration/", "/accounts/password/reset/",
-                                  "/accounts/token/refresh/", "/accounts/token/verify/", "/accounts/logout/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/login/",
+        "/accounts/registration/",
+        "/accounts/password/reset/",
+        "/accounts/token/refresh/",
+        "/accounts/token/verify/",
+        "/accounts/logout/",
+    ],
+)
 @pytest.mark.parametrize("name", HOSTILE_BODIES)
 def test_hostile_json_is_a_json_400_without_logging_in(api_a, path, name):
     response = api_a.post(path, data=HOSTILE_BODIES[name].encode(), headers={"Content-Type": "application/json"})
@@ -192,8 +235,10 @@ def test_hostile_json_is_a_json_400_on_the_workspace_and_the_platform(api_for, h
 
 # NUL characters (issue 11, #6): PostgreSQL text cannot hold one, so no query parameter may carry one.
 
-@pytest.mark.parametrize("query", ["search=%00", "search=a%00b", "%00=1", "page=%00", "page_size=1%00",
-                                   "department=%00", "x=1&y=%00"])
+
+@pytest.mark.parametrize(
+    "query", ["search=%00", "search=a%00b", "%00=1", "page=%00", "page_size=1%00", "department=%00", "x=1&y=%00"]
+)
 def test_a_nul_in_any_query_parameter_is_a_json_400_naming_it(api_for, hospital_a, query):
     admin = user_create_verified(hospital=hospital_a, email=unique_email("nul"), password=PASSWORD)
     with tenant_context(hospital_a):
@@ -206,14 +251,23 @@ def test_a_nul_in_any_query_parameter_is_a_json_400_naming_it(api_for, hospital_
         assert list(body["fields"]) == [named], body
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/accounts/registration/", {"email": "nul\u0000@example.org", "password1": PASSWORD, "password2": PASSWORD},
-     "email"),
-    ("/accounts/registration/", {"email": "nul@example.org", "password1": PASSWORD, "password2": PASSWORD,
-                                 "first_name": "a\u0000"}, "first_name"),
-    ("/accounts/login/", {"email": "a@example.org", "password": "x\u0000"}, "password"),
-    ("/accounts/token/refresh/", {"refresh": "a\u0000"}, "refresh"),
-    ("/accounts/password/reset/", {"email": "a\u0000@example.org"}, "email"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/accounts/registration/",
+            {"email": "nul\u0000@example.org", "password1": PASSWORD, "password2": PASSWORD},
+            "email",
+        ),
+        (
+            "/accounts/registration/",
+            {"email": "nul@example.org", "password1": PASSWORD, "password2": PASSWORD, "first_name": "a\u0000"},
+            "first_name",
+        ),
+        ("/accounts/login/", {"email": "a@example.org", "password": "x\u0000"}, "password"),
+        ("/accounts/token/refresh/", {"refresh": "a\u0000"}, "refresh"),
+        ("/accounts/password/reset/", {"email": "a\u0000@example.org"}, "email"),
+    ],
+)
 def test_a_nul_in_a_json_string_is_a_json_400_naming_the_field(api_a, path, body, field):
     assert field in assert_json_error(api_a.post(path, json=body), 400, "invalid")["fields"]

@@ -1,4 +1,5 @@
 """CORS and CSRF for hospital frontends: each hospital's frontend origin may call its own hospital's API only."""
+
 import pytest
 
 from core.cors import origin_of
@@ -44,8 +45,16 @@ def test_credentialed_request_gets_cors_headers_from_its_own_hospital_only(api_a
     assert "Access-Control-Allow-Origin" not in other.headers
 
 
-@pytest.mark.parametrize("origin", ["http://evil.example", "http://alpha.localhost:8001", "https://alpha.localhost:8000",
-                                    "http://localhost:8000", "null"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://evil.example",
+        "http://alpha.localhost:8001",
+        "https://alpha.localhost:8000",
+        "http://localhost:8000",
+        "null",
+    ],
+)
 def test_no_other_origin_is_allowed(api_a, hospital_a, origin):
     assert frontend(hospital_a) == "http://alpha.localhost:8000"  # what the near misses are near to
     response = api_a.request("OPTIONS", "/accounts/login/", headers={"Origin": origin, **PREFLIGHT})
@@ -53,8 +62,9 @@ def test_no_other_origin_is_allowed(api_a, hospital_a, origin):
 
 
 def test_the_platform_api_allows_no_frontend(api_for, hospital_a):
-    response = api_for(None).request("OPTIONS", "/accounts/login/",
-                                     headers={"Origin": frontend(hospital_a), **PREFLIGHT})
+    response = api_for(None).request(
+        "OPTIONS", "/accounts/login/", headers={"Origin": frontend(hospital_a), **PREFLIGHT}
+    )
     assert "Access-Control-Allow-Origin" not in response.headers
 
 

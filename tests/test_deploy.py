@@ -6,6 +6,7 @@ is one the settings read, the production settings refuse to start without
 their secrets and pass `check --deploy`, and gunicorn serves the collected
 static files with them.
 """
+
 import json
 import multiprocessing
 import os
@@ -72,8 +73,12 @@ def argv(service: dict) -> list[list[str]]:
 
 def production_env(**overrides) -> dict[str, str]:
     """A realistic production environment: .env.example, with a real secret key."""
-    env = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "config.settings.production",
-           **env_example(), "DJANGO_SECRET_KEY": secrets.token_urlsafe(50)}
+    env = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        **env_example(),
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    }
     return {**env, **overrides}
 
 
@@ -82,6 +87,7 @@ def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 # --- compose.yaml runs the commands of config/commands.py ------------------------------------------
+
 
 def test_compose_services_run_the_stacks_commands(compose):
     services = compose["services"]
@@ -97,8 +103,11 @@ def test_compose_services_run_the_stacks_commands(compose):
 
 def test_the_migrate_steps_run_idempotently(django_db_setup):
     """What the one-shot `migrate` service (and `make run`) runs, on the already migrated test database."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "DATABASE_URL": database_url_of(connections["default"].settings_dict)}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+    }
     for step in commands.MIGRATE:
         result = run(list(step), env)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -131,8 +140,9 @@ def test_every_task_goes_to_a_queue_that_compose_and_make_run_consume(compose):
     def consumed(argv: list[str]) -> set[str]:
         return set(argv[argv.index("--queues") + 1].split(","))
 
-    compose_queues = set().union(*(consumed(compose["services"][name]["command"])
-                                   for name in ("worker", "worker-maintenance")))
+    compose_queues = set().union(
+        *(consumed(compose["services"][name]["command"]) for name in ("worker", "worker-maintenance"))
+    )
     assert set(queues.values()) <= compose_queues
     assert set(queues.values()) <= consumed(list(commands.CELERY_WORKER))
 
@@ -164,6 +174,7 @@ def test_gunicorn_config_loads():
 
 
 # --- Variables ---------------------------------------------------------------------------------------
+
 
 def test_every_variable_of_compose_and_env_example_is_read_by_the_settings(compose):
     referenced = set(env_example(commented=True))
@@ -201,21 +212,27 @@ def test_check_deploy_has_nothing_to_say():
 
 def test_production_hosts_are_the_platform_and_its_subdomains():
     code = "from django.conf import settings; print(settings.ALLOWED_HOSTS, settings.CSRF_TRUSTED_ORIGINS)"
-    env = production_env(BASE_DOMAIN="example.com", FRONTEND_URL="https://{slug}.app.example.com:443",
-                         DJANGO_ALLOWED_HOSTS="*")
+    env = production_env(
+        BASE_DOMAIN="example.com", FRONTEND_URL="https://{slug}.app.example.com:443", DJANGO_ALLOWED_HOSTS="*"
+    )
     result = run(["-c", f"import django; django.setup(); {code}"], env)
     assert result.stdout.strip() == "['example.com', '.example.com'] ['https://*.app.example.com']", result.stderr
 
 
 # --- gunicorn with the production settings serves the collected static files -----------------------
 
+
 @pytest.fixture(scope="module")
 def production_server(django_db_setup, broker, tmp_path_factory):
     """gunicorn as in the image: production settings, static files collected beforehand, on the test database."""
     static_root = tmp_path_factory.mktemp("static")
-    env = production_env(DATABASE_URL=database_url_of(connections["default"].settings_dict),
-                         CELERY_BROKER_URL=broker.url, BASE_DOMAIN="localhost", DJANGO_STATIC_ROOT=str(static_root),
-                         WEB_CONCURRENCY="1")
+    env = production_env(
+        DATABASE_URL=database_url_of(connections["default"].settings_dict),
+        CELERY_BROKER_URL=broker.url,
+        BASE_DOMAIN="localhost",
+        DJANGO_STATIC_ROOT=str(static_root),
+        WEB_CONCURRENCY="1",
+    )
     collected = run(["manage.py", "collectstatic", "--noinput"], env)
     assert collected.returncode == 0, collected.stderr
     server = Gunicorn(env=env)

@@ -1,4 +1,5 @@
 """devtools itself, with real processes: Redis comes back, a group's stop leaves nothing behind, waits say why."""
+
 from __future__ import annotations
 
 import signal
@@ -48,8 +49,7 @@ def test_redis_stops_and_restarts_on_the_same_socket():
 
 
 def test_stopping_a_group_kills_the_children_that_ignore_sigterm():
-    proc = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, text=True, start_new_session=True)
     grandchild = int(proc.stdout.readline())
     stop_children([Child("stubborn", proc)], signal.SIGTERM, timeout=1)  # then SIGKILL for the whole group
     assert proc.returncode == -signal.SIGKILL

@@ -1,4 +1,5 @@
 """Every auth email goes through the outbox and a real Celery worker: never in the request, never lost, never twice."""
+
 from math import ceil
 
 from django.conf import settings
@@ -42,8 +43,11 @@ def test_a_stalled_smtp_server_does_not_hold_the_api(api_a, mail_sink):
 
 def worker_sweeps(celery_worker) -> int:
     """How many outbox sweeps the suite's worker has finished (its JSON task lines)."""
-    return sum(1 for line in celery_worker.log.read_text().splitlines()
-               if line.startswith("{") and '"emails.tasks.outbox_sweep"' in line and '"SUCCESS"' in line)
+    return sum(
+        1
+        for line in celery_worker.log.read_text().splitlines()
+        if line.startswith("{") and '"emails.tasks.outbox_sweep"' in line and '"SUCCESS"' in line
+    )
 
 
 def wait_past_sweeps_and_retries(celery_worker) -> None:
@@ -53,11 +57,16 @@ def wait_past_sweeps_and_retries(celery_worker) -> None:
     EMAIL_REQUEUE_AFTER_SECONDS; retries wait at most EMAIL_RETRY_MAX_SECONDS. Sweeps that
     start after those have passed have run with every earlier retry due.
     """
-    rounds = 2 + ceil((settings.EMAIL_REQUEUE_AFTER_SECONDS + settings.EMAIL_RETRY_MAX_SECONDS)
-                      / settings.CELERY_BEAT_SCHEDULE["emails-outbox-sweep"]["schedule"])
+    rounds = 2 + ceil(
+        (settings.EMAIL_REQUEUE_AFTER_SECONDS + settings.EMAIL_RETRY_MAX_SECONDS)
+        / settings.CELERY_BEAT_SCHEDULE["emails-outbox-sweep"]["schedule"]
+    )
     target = worker_sweeps(celery_worker) + rounds
-    wait_until(lambda: worker_sweeps(celery_worker) >= target, ANSWER_TIMEOUT,
-               lambda: f"the worker finished {worker_sweeps(celery_worker)} sweeps, not {target}")
+    wait_until(
+        lambda: worker_sweeps(celery_worker) >= target,
+        ANSWER_TIMEOUT,
+        lambda: f"the worker finished {worker_sweeps(celery_worker)} sweeps, not {target}",
+    )
 
 
 def test_smtp_outage_delays_every_mail_and_duplicates_none(api_a, user_a, mail_sink, celery_worker):
@@ -67,8 +76,11 @@ def test_smtp_outage_delays_every_mail_and_duplicates_none(api_a, user_a, mail_s
         for address in addresses:
             assert register(api_a, address).status_code == 201
         assert api_a.post("/accounts/password/reset/", json={"email": user_a.email}).status_code == 200
-        wait_until(lambda: Email.objects.filter(to__in=addresses, attempts__gte=2).count() == 3,  # retried
-                   ANSWER_TIMEOUT, lambda: "the worker did not retry")
+        wait_until(
+            lambda: Email.objects.filter(to__in=addresses, attempts__gte=2).count() == 3,  # retried
+            ANSWER_TIMEOUT,
+            lambda: "the worker did not retry",
+        )
         assert Email.objects.filter(to__in=addresses, status=Email.Status.PENDING).count() == 3
     finally:
         mail_sink.start()
@@ -97,8 +109,10 @@ def test_broker_outage_loses_no_mail(api_a, broker, mail_sink, celery_worker):
 
 def test_password_change_sends_a_notice(api_a, user_a, mail_sink):
     api_a.login(user_a.email)
-    response = api_a.post("/accounts/password/change/", json={
-        "old_password": PASSWORD, "new_password1": "Changed-pass-345", "new_password2": "Changed-pass-345"})
+    response = api_a.post(
+        "/accounts/password/change/",
+        json={"old_password": PASSWORD, "new_password1": "Changed-pass-345", "new_password2": "Changed-pass-345"},
+    )
     assert response.status_code == 200
     notice = mail_sink.wait_for(user_a.email)[-1]
     assert "password was changed" in notice.subject

@@ -1,4 +1,5 @@
 """Surviving faults: PostgreSQL restarts under a running web server with persistent connections."""
+
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,13 @@ def test_requests_succeed_after_postgres_restarts_without_restarting_the_app(bro
     data_dir = embedded_data_dir()
     if data_dir is None:
         pytest.skip("restarting PostgreSQL needs the embedded server of make test (DATABASE_URL is another one)")
-    server = WebServer(env={"DATABASE_URL": database_url_of(connections["default"].settings_dict),
-                            "CELERY_BROKER_URL": broker.url, "DB_CONN_MAX_AGE": "60"})
+    server = WebServer(
+        env={
+            "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+            "CELERY_BROKER_URL": broker.url,
+            "DB_CONN_MAX_AGE": "60",
+        }
+    )
     server.start()
     try:
         api = Api(server.url, f"{hospital_a.slug}.localhost")

@@ -14,6 +14,7 @@ platform's writes on a named hospital (PATCH, suspend, reactivate) go to a throw
 (POST /api/platform/hospitals/) is fuzzed with the slug pinned to that throwaway's (taken), so validation is
 exercised without creating a schema per example (creation is tested in test_onboarding/test_provisioning).
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,11 @@ FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 REPORT_DIR = settings.BASE_DIR / ".run" / "fuzz-report"
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
 FUZZ = hypothesis_settings(
-    max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None, print_blob=False,
+    max_examples=FUZZ_EXAMPLES,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=False,
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
     suppress_health_check=list(HealthCheck),
 )
@@ -77,16 +82,22 @@ class FuzzRun:
 
     def _fail(self, target, label, case, exc) -> None:
         with self.lock:  # the last one is hypothesis' minimal example, replayed at the end
-            self.last_failure = ({
-                "target": target, "operation": label, "error": str(exc).strip()[:2000],
-                "path_parameters": case.path_parameters, "query": case.query,
-                "body": case.body if isinstance(case.body, (dict, list, str, int, float, bool, type(None))) else
-                repr(case.body),
-            })
+            self.last_failure = {
+                "target": target,
+                "operation": label,
+                "error": str(exc).strip()[:2000],
+                "path_parameters": case.path_parameters,
+                "query": case.query,
+                "body": case.body
+                if isinstance(case.body, (dict, list, str, int, float, bool, type(None)))
+                else repr(case.body),
+            }
 
     def summary(self) -> str:
-        lines = [f"schemathesis {schemathesis.SCHEMATHESIS_VERSION}, {FUZZ_EXAMPLES} examples per operation "
-                 f"and mode, derandomized; {self.seconds:.1f} s of fuzzing"]
+        lines = [
+            f"schemathesis {schemathesis.SCHEMATHESIS_VERSION}, {FUZZ_EXAMPLES} examples per operation "
+            f"and mode, derandomized; {self.seconds:.1f} s of fuzzing"
+        ]
         for target in sorted(self.examples):
             examples = self.examples[target]
             statuses = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses[target].items()))
@@ -95,8 +106,9 @@ class FuzzRun:
         total = sum(sum(e.values()) for e in self.examples.values())
         lines.append(f"total: {total_ops} operation runs, {total} requests, {len(self.failures)} failing examples")
         for failure in self.failures:
-            lines.append(f"FAILED {failure['target']} {failure['operation']} ({failure['mode']}): "
-                         f"{failure['error'][:300]}")
+            lines.append(
+                f"FAILED {failure['target']} {failure['operation']} ({failure['mode']}): {failure['error'][:300]}"
+            )
         for skipped in self.skipped:
             lines.append(f"not generated: {skipped}")
         return "\n".join(lines)
@@ -104,12 +116,18 @@ class FuzzRun:
     def write(self) -> None:
         REPORT_DIR.mkdir(parents=True, exist_ok=True)
         (REPORT_DIR / "summary.txt").write_text(self.summary() + "\n")
-        (REPORT_DIR / "summary.json").write_text(json.dumps({
-            "examples": {t: dict(c) for t, c in self.examples.items()},
-            "statuses": {t: {str(k): v for k, v in c.items()} for t, c in self.statuses.items()},
-            "failures": self.failures,
-            "not_generated": self.skipped,
-        }, indent=2, default=str))
+        (REPORT_DIR / "summary.json").write_text(
+            json.dumps(
+                {
+                    "examples": {t: dict(c) for t, c in self.examples.items()},
+                    "statuses": {t: {str(k): v for k, v in c.items()} for t, c in self.statuses.items()},
+                    "failures": self.failures,
+                    "not_generated": self.skipped,
+                },
+                indent=2,
+                default=str,
+            )
+        )
 
 
 @pytest.fixture(scope="session")
@@ -129,15 +147,20 @@ def fuzz_run(request):
 def fuzz_hospital(db_access):
     """A hospital of its own, so that what the fuzzer creates touches no other test's data."""
     email = unique_email("fuzzadmin")
-    return hospital_create(name="Fuzz General", slug=f"fuzz-{uuid.uuid4().hex[:8]}", admin_email=email,
-                           admin_password=PASSWORD), email
+    return hospital_create(
+        name="Fuzz General", slug=f"fuzz-{uuid.uuid4().hex[:8]}", admin_email=email, admin_password=PASSWORD
+    ), email
 
 
 @pytest.fixture(scope="session")
 def throwaway_hospital(db_access):
     """The hospital the platform fuzz renames, suspends and reactivates."""
-    return hospital_create(name="Throwaway General", slug=f"fuzz-throwaway-{uuid.uuid4().hex[:8]}",
-                           admin_email=unique_email("throwaway"), admin_password=PASSWORD)
+    return hospital_create(
+        name="Throwaway General",
+        slug=f"fuzz-throwaway-{uuid.uuid4().hex[:8]}",
+        admin_email=unique_email("throwaway"),
+        admin_password=PASSWORD,
+    )
 
 
 def _token(server_url: str, host: str, email: str) -> str:
@@ -210,25 +233,40 @@ def fuzz(run: FuzzRun, target: str, schema, *, base_url: str, headers: dict, pre
     run.seconds += time.monotonic() - started
     assert not [f for f in run.failures if f["target"] == target], "\n\n".join(
         f"{f['operation']} ({f['mode']}): {f['error']}\ninput: path={f['path_parameters']} query={f['query']} "
-        f"body={f['body']!r}" for f in run.failures if f["target"] == target)
+        f"body={f['body']!r}"
+        for f in run.failures
+        if f["target"] == target
+    )
 
 
 def test_fuzz_hospital_as_admin(server_url, hospital_target, hospital_schema, fuzz_run):
-    fuzz(fuzz_run, "hospital (admin token)", hospital_schema, base_url=server_url, headers={
-        "Host": hospital_target["host"], "Authorization": f"Bearer {hospital_target['token']}"})
+    fuzz(
+        fuzz_run,
+        "hospital (admin token)",
+        hospital_schema,
+        base_url=server_url,
+        headers={"Host": hospital_target["host"], "Authorization": f"Bearer {hospital_target['token']}"},
+    )
 
 
 def test_fuzz_hospital_without_auth(server_url, hospital_target, hospital_schema, fuzz_run):
-    fuzz(fuzz_run, "hospital (no auth)", hospital_schema, base_url=server_url,
-         headers={"Host": hospital_target["host"]})
+    fuzz(
+        fuzz_run, "hospital (no auth)", hospital_schema, base_url=server_url, headers={"Host": hospital_target["host"]}
+    )
 
 
 def test_fuzz_platform_as_staff(server_url, platform_target, platform_schema, throwaway_hospital, fuzz_run):
-    fuzz(fuzz_run, "platform (staff token)", platform_schema, base_url=server_url, headers={
-        "Host": platform_target["host"], "Authorization": f"Bearer {platform_target['token']}"},
-        prepare=lambda case: _stub_platform_writes(case, throwaway_hospital.slug))
+    fuzz(
+        fuzz_run,
+        "platform (staff token)",
+        platform_schema,
+        base_url=server_url,
+        headers={"Host": platform_target["host"], "Authorization": f"Bearer {platform_target['token']}"},
+        prepare=lambda case: _stub_platform_writes(case, throwaway_hospital.slug),
+    )
 
 
 def test_fuzz_platform_without_auth(server_url, platform_target, platform_schema, fuzz_run):
-    fuzz(fuzz_run, "platform (no auth)", platform_schema, base_url=server_url,
-         headers={"Host": platform_target["host"]})
+    fuzz(
+        fuzz_run, "platform (no auth)", platform_schema, base_url=server_url, headers={"Host": platform_target["host"]}
+    )

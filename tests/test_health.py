@@ -1,4 +1,5 @@
 """/healthz and /readyz: answered on any host, before tenant routing; /readyz follows the database and the broker."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,12 +15,20 @@ from devtools import postgres
 from tests.processes import WebServer
 from tests.support import ANSWER_TIMEOUT
 
-HOSTS = ["localhost", "alpha.localhost", "no-such-hospital.localhost", "10.0.0.7", "10.0.0.7:8000",
-         "lb-probe.internal", "evil.example.com"]
+HOSTS = [
+    "localhost",
+    "alpha.localhost",
+    "no-such-hospital.localhost",
+    "10.0.0.7",
+    "10.0.0.7:8000",
+    "lb-probe.internal",
+    "evil.example.com",
+]
 
 
-def probe(base_url: str, path: str, *, host: str = "10.0.0.7", method: str = "GET",
-          session: requests.Session | None = None) -> requests.Response:
+def probe(
+    base_url: str, path: str, *, host: str = "10.0.0.7", method: str = "GET", session: requests.Session | None = None
+) -> requests.Response:
     return (session or requests).request(method, base_url + path, headers={"Host": host}, timeout=ANSWER_TIMEOUT)
 
 
@@ -85,8 +94,9 @@ class ThrowawayPostgres:
 
     def backends(self) -> set[int]:
         with psycopg.connect(self.url) as connection:
-            rows = connection.execute("SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                                      "AND pid <> pg_backend_pid()").fetchall()
+            rows = connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            ).fetchall()
         return {pid for (pid,) in rows}
 
     def remove(self) -> None:
@@ -106,8 +116,9 @@ def throwaway_postgres():
 
 def test_readyz_follows_the_database_without_restarting_the_app(broker, throwaway_postgres):
     # readyz reads no table, so an empty database will do; the suite's own server is never touched.
-    server = WebServer(env={"DATABASE_URL": throwaway_postgres.url, "CELERY_BROKER_URL": broker.url,
-                            "DB_CONN_MAX_AGE": "60"})
+    server = WebServer(
+        env={"DATABASE_URL": throwaway_postgres.url, "CELERY_BROKER_URL": broker.url, "DB_CONN_MAX_AGE": "60"}
+    )
     server.start()
     session = requests.Session()  # keep-alive: one server thread, so one persistent database connection
     try:
@@ -121,8 +132,7 @@ def test_readyz_follows_the_database_without_restarting_the_app(broker, throwawa
         response = probe(server.url, "/readyz", session=session)
         assert response.status_code == 503, response.text
         body = response.json()
-        assert "database" in body["detail"] and body["checks"] == {
-            "database": "failed", "broker": "ok", "cache": "ok"}
+        assert "database" in body["detail"] and body["checks"] == {"database": "failed", "broker": "ok", "cache": "ok"}
         assert probe(server.url, "/healthz", session=session).status_code == 200
 
         throwaway_postgres.start()

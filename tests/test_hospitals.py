@@ -1,4 +1,5 @@
 """Creating hospitals: schema, domain and admin, all or nothing; and where object permissions live."""
+
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -21,13 +22,23 @@ def schemas() -> set[str]:
 
 def snapshot():
     from django.contrib.auth import get_user_model
+
     return (schemas(), Hospital.objects.count(), Domain.objects.count(), get_user_model().objects.count())
 
 
 def test_create_hospital_command_makes_schema_domain_and_admin(api_for, capsys):
     email = unique_email("admin")
-    call_command("create_hospital", "--name", "St. Mary", "--slug", "stmary", "--admin-email", email,
-                 "--admin-password", PASSWORD)
+    call_command(
+        "create_hospital",
+        "--name",
+        "St. Mary",
+        "--slug",
+        "stmary",
+        "--admin-email",
+        email,
+        "--admin-password",
+        PASSWORD,
+    )
     hospital = Hospital.objects.get(slug="stmary")
     assert hospital.schema_name == "h_stmary" and "h_stmary" in schemas()
     assert hospital.domains.get().domain == "stmary.localhost"
@@ -42,11 +53,19 @@ def test_create_hospital_command_makes_schema_domain_and_admin(api_for, capsys):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("slug, code", [
-    ("www", "slug_reserved"), ("api", "slug_reserved"), ("public", "slug_reserved"),
-    ("Bad Slug", "slug_invalid"), ("-edge", "slug_invalid"), ("under_score", "slug_invalid"),
-    ("x" * 51, "slug_invalid"), ("", "slug_invalid"),
-])
+@pytest.mark.parametrize(
+    "slug, code",
+    [
+        ("www", "slug_reserved"),
+        ("api", "slug_reserved"),
+        ("public", "slug_reserved"),
+        ("Bad Slug", "slug_invalid"),
+        ("-edge", "slug_invalid"),
+        ("under_score", "slug_invalid"),
+        ("x" * 51, "slug_invalid"),
+        ("", "slug_invalid"),
+    ],
+)
 def test_invalid_or_reserved_slugs_are_refused(slug, code):
     before = snapshot()
     with pytest.raises(ServiceError) as error:
@@ -97,13 +116,21 @@ def test_object_permissions_stay_in_their_hospital(hospital_a, hospital_b):
 def test_identity_tables_live_only_in_public_and_permissions_per_hospital(hospital_a):
     """The user, its emails and its tokens exist once; a hospital schema holds its own guardian rows."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT table_schema, table_name FROM information_schema.tables "
-                       "WHERE table_schema IN ('public', %s)", [hospital_a.schema_name])
+        cursor.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema IN ('public', %s)",
+            [hospital_a.schema_name],
+        )
         tables = cursor.fetchall()
     in_hospital = {name for schema, name in tables if schema == hospital_a.schema_name}
     in_public = {name for schema, name in tables if schema == "public"}
-    identity = {"accounts_user", "account_emailaddress", "token_blacklist_outstandingtoken",
-                "token_blacklist_blacklistedtoken", "auth_permission", "django_content_type"}
+    identity = {
+        "accounts_user",
+        "account_emailaddress",
+        "token_blacklist_outstandingtoken",
+        "token_blacklist_blacklistedtoken",
+        "auth_permission",
+        "django_content_type",
+    }
     assert identity <= in_public
     assert not identity & in_hospital
     assert {"guardian_userobjectpermission", "hospitals_staffmember"} <= in_hospital
@@ -124,8 +151,7 @@ def test_patient_grants_line_up_in_hospitals_migrated_at_different_times(hospita
     from hospitals.services import patient_create
 
     late = hospital_create(name="Late", slug="late-migrated", admin_email=unique_email(), admin_password=PASSWORD)
-    call_command("migrate_schemas", "hospitals", "0002", schema_name=late.schema_name, interactive=False,
-                 verbosity=0)
+    call_command("migrate_schemas", "hospitals", "0002", schema_name=late.schema_name, interactive=False, verbosity=0)
     with tenant_context(late):
         assert "hospitals_patient" not in connection.introspection.table_names()
     call_command("migrate_schemas", schema_name=late.schema_name, interactive=False, verbosity=0)
@@ -135,8 +161,13 @@ def test_patient_grants_line_up_in_hospitals_migrated_at_different_times(hospita
         users[hospital.slug] = user_create_verified(hospital=hospital, email=unique_email(), password=PASSWORD)
         with tenant_context(hospital):
             admin = StaffMember.objects.filter(role=StaffMember.Role.HOSPITAL_ADMIN).first()
-            patients[hospital.slug] = patient_create(created_by=admin, mrn=f"TRAP-{unique_email()[:10]}",
-                                                     first_name="T", last_name="Rap", date_of_birth="1990-01-01")
+            patients[hospital.slug] = patient_create(
+                created_by=admin,
+                mrn=f"TRAP-{unique_email()[:10]}",
+                first_name="T",
+                last_name="Rap",
+                date_of_birth="1990-01-01",
+            )
             assign_perm("hospitals.change_patient", users[hospital.slug], patients[hospital.slug])
             content_types.add(ContentType.objects.get(app_label="hospitals", model="patient").pk)
     assert len(content_types) == 1
@@ -150,7 +181,9 @@ def test_patient_grants_line_up_in_hospitals_migrated_at_different_times(hospita
             assert mine.has_perm("hospitals.change_patient", patient)
             assert not mine.has_perm("hospitals.view_patient", patient)
             assert not theirs.has_perm("hospitals.change_patient", patient)
-            assert list(get_objects_for_user(mine, "hospitals.change_patient", Patient,
-                                             accept_global_perms=False)) == [patient]
-            assert not get_objects_for_user(theirs, "hospitals.change_patient", Patient,
-                                            accept_global_perms=False).exists()
+            assert list(get_objects_for_user(mine, "hospitals.change_patient", Patient, accept_global_perms=False)) == [
+                patient
+            ]
+            assert not get_objects_for_user(
+                theirs, "hospitals.change_patient", Patient, accept_global_perms=False
+            ).exists()

@@ -1,4 +1,5 @@
 """Nothing of hospital A works on hospital B or on the platform domain: tokens, cookies, credentials, links."""
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
@@ -27,13 +28,19 @@ def test_hospital_credentials_fail_on_the_platform_domain_and_back(api_for, api_
     assert login_body(api_a, platform_user.email).status_code == 400
 
 
-@pytest.mark.parametrize("method, path, payload", [
-    ("GET", "/accounts/user/", None),
-    ("PATCH", "/accounts/user/", {"first_name": "Mallory"}),
-    ("PUT", "/accounts/user/", {"first_name": "Mallory", "last_name": "M"}),
-    ("POST", "/accounts/password/change/",
-     {"old_password": PASSWORD, "new_password1": "x-New-pass-123", "new_password2": "x-New-pass-123"}),
-])
+@pytest.mark.parametrize(
+    "method, path, payload",
+    [
+        ("GET", "/accounts/user/", None),
+        ("PATCH", "/accounts/user/", {"first_name": "Mallory"}),
+        ("PUT", "/accounts/user/", {"first_name": "Mallory", "last_name": "M"}),
+        (
+            "POST",
+            "/accounts/password/change/",
+            {"old_password": PASSWORD, "new_password1": "x-New-pass-123", "new_password2": "x-New-pass-123"},
+        ),
+    ],
+)
 def test_access_token_of_a_is_rejected_on_b_and_on_the_platform(api_a, api_b, api_for, user_a, method, path, payload):
     access = api_a.login(user_a.email).json()["access"]
     for other in (api_b, api_for(None)):
@@ -109,12 +116,19 @@ def test_email_verification_key_of_a_does_nothing_on_b(api_a, api_b, mail_sink):
 
 
 def test_registering_an_existing_email_changes_nothing_and_looks_normal(api_a, api_b, user_a, mail_sink):
-    fresh = api_a.post("/accounts/registration/", json={
-        "email": unique_email("fresh"), "password1": PASSWORD, "password2": PASSWORD})
+    fresh = api_a.post(
+        "/accounts/registration/", json={"email": unique_email("fresh"), "password1": PASSWORD, "password2": PASSWORD}
+    )
     for email in (user_a.email.upper(), user_a.email):
-        again = api_a.post("/accounts/registration/", json={
-            "email": email, "password1": "Hijack-attempt-77", "password2": "Hijack-attempt-77",
-            "first_name": "Mallory"})
+        again = api_a.post(
+            "/accounts/registration/",
+            json={
+                "email": email,
+                "password1": "Hijack-attempt-77",
+                "password2": "Hijack-attempt-77",
+                "first_name": "Mallory",
+            },
+        )
         assert again.status_code == fresh.status_code == 201
         assert again.json() == fresh.json()
     assert User.objects.filter(email=user_a.email).count() == 1
@@ -125,11 +139,12 @@ def test_registering_an_existing_email_changes_nothing_and_looks_normal(api_a, a
     assert len(notices) == 2 and all("alpha.localhost" in m.text for m in notices)
 
     # At another hospital the address is free: a separate account of B, and A's is untouched.
-    at_b = api_b.post("/accounts/registration/", json={
-        "email": user_a.email, "password1": "Beta-own-pass-77", "password2": "Beta-own-pass-77"})
+    at_b = api_b.post(
+        "/accounts/registration/",
+        json={"email": user_a.email, "password1": "Beta-own-pass-77", "password2": "Beta-own-pass-77"},
+    )
     assert at_b.status_code == 201 and at_b.json() == fresh.json()
-    assert sorted(User.objects.filter(email=user_a.email).values_list("hospital__slug", flat=True)) == \
-        ["alpha", "beta"]
+    assert sorted(User.objects.filter(email=user_a.email).values_list("hospital__slug", flat=True)) == ["alpha", "beta"]
     user_a.refresh_from_db()
     assert user_a.check_password(PASSWORD)
 

@@ -7,6 +7,7 @@ Run twice: against the suite's threaded server (in this process) and against
 gunicorn as production runs it (config/gunicorn.py, two worker processes).
 LOAD_SECONDS and LOAD_CLIENTS change the size (e.g. LOAD_SECONDS=5 while developing).
 """
+
 import os
 import random
 import threading
@@ -38,24 +39,36 @@ def seed(hospital, prefix: str) -> list[dict]:
             user = user_create_verified(hospital=hospital, email=unique_email(f"load-{prefix}"), password=PASSWORD)
             people.append({"email": user.email, "staff": services.staff_member_create(user=user, role=role)})
         for i in range(5):
-            services.patient_create(created_by=people[0]["staff"], mrn=f"{prefix}-{i}-{unique_email()[:8]}",
-                                    first_name="Load", last_name=f"Test{i}", date_of_birth="1975-03-04")
+            services.patient_create(
+                created_by=people[0]["staff"],
+                mrn=f"{prefix}-{i}-{unique_email()[:8]}",
+                first_name="Load",
+                last_name=f"Test{i}",
+                date_of_birth="1975-03-04",
+            )
     return people
 
 
 @pytest.fixture(scope="module")
 def hospitals(hospital_a, hospital_b) -> dict:
     """slug -> (hospital, seeded staff), the same for every server under load."""
-    gamma = hospital_create(name="Gamma General", slug="gamma-load", admin_email=unique_email(),
-                            admin_password=PASSWORD)
+    gamma = hospital_create(
+        name="Gamma General", slug="gamma-load", admin_email=unique_email(), admin_password=PASSWORD
+    )
     return {h.slug: (h, seed(h, h.slug.upper())) for h in (hospital_a, hospital_b, gamma)}
 
 
 @pytest.fixture(scope="module")
 def gunicorn_url(django_db_setup, broker, mail_sink):
-    server = Gunicorn(env={"DATABASE_URL": database_url_of(connections["default"].settings_dict),
-                           "CELERY_BROKER_URL": broker.url, "EMAIL_HOST": "127.0.0.1",
-                           "EMAIL_PORT": str(mail_sink.port), "WEB_CONCURRENCY": "2"})
+    server = Gunicorn(
+        env={
+            "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+            "CELERY_BROKER_URL": broker.url,
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(mail_sink.port),
+            "WEB_CONCURRENCY": "2",
+        }
+    )
     server.start()
     yield server.url
     server.stop()
@@ -105,7 +118,8 @@ def test_fifty_clients_for_thirty_seconds(request, server, hospitals):
             # is a patient seeded into another hospital.
             foreign = tuple(f"{other.upper()}-" for other in hospitals if other != slug)
             wrong = response.status_code == 200 and any(
-                p["mrn"].startswith(foreign) for p in response.json()["results"])
+                p["mrn"].startswith(foreign) for p in response.json()["results"]
+            )
         return kind, response, wrong
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
@@ -116,9 +130,11 @@ def test_fifty_clients_for_thirty_seconds(request, server, hospitals):
         thread.join()  # each ends at the deadline, its last request answered or timed out
     elapsed = time.monotonic() - started
     total = stats["login"] + stats["user"] + stats["patients"]
-    print(f"\nload ({server}): {CLIENTS} clients, {elapsed:.1f} s, {total} requests ({total / elapsed:.1f}/s): "
-          f"{stats['login']} logins, {stats['user']} profile reads, {stats['patients']} patient lists; "
-          f"statuses {dict((k, v) for k, v in stats.items() if isinstance(k, int))}")
+    print(
+        f"\nload ({server}): {CLIENTS} clients, {elapsed:.1f} s, {total} requests ({total / elapsed:.1f}/s): "
+        f"{stats['login']} logins, {stats['user']} profile reads, {stats['patients']} patient lists; "
+        f"statuses {dict((k, v) for k, v in stats.items() if isinstance(k, int))}"
+    )
     assert not problems, problems[:5]  # no 5xx, no foreign answer, nothing unanswered
     assert total >= CLIENTS  # every client got through at least once
     assert not any(isinstance(k, int) and k >= 500 for k in stats)

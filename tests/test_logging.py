@@ -2,6 +2,7 @@
 
 Read from the real output of a `runserver` process and of the suite's Celery worker.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ from tests.support import ANSWER_TIMEOUT, PASSWORD, Api, unique_email
 
 @pytest.fixture(scope="module")
 def web(django_db_setup, broker):
-    server = WebServer(env={"DATABASE_URL": database_url_of(connections["default"].settings_dict),
-                            "CELERY_BROKER_URL": broker.url, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO"})
+    server = WebServer(
+        env={
+            "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+            "CELERY_BROKER_URL": broker.url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "INFO",
+        }
+    )
     server.start()
     yield server
     server.stop()
@@ -40,8 +47,9 @@ def json_lines(log: Path) -> list[dict]:
 
 
 def request_lines(log: Path, request_id: str) -> list[dict]:
-    return [line for line in json_lines(log) if line["logger"] == "hospital.request"
-            and line["request_id"] == request_id]
+    return [
+        line for line in json_lines(log) if line["logger"] == "hospital.request" and line["request_id"] == request_id
+    ]
 
 
 def new_id() -> str:
@@ -55,11 +63,15 @@ def test_each_request_logs_one_line_with_its_id_hospital_user_status_and_duratio
     api = Api(web.url, hospital_host(hospital_a.slug))
     ids = {name: new_id() for name in ("login", "wrong", "user", "create", "by_name", "by_mrn")}
 
-    wrong = api.post("/accounts/login/", json={"email": admin.email, "password": "not-the-Password-1"},
-                     headers={"X-Request-ID": ids["wrong"]})
+    wrong = api.post(
+        "/accounts/login/",
+        json={"email": admin.email, "password": "not-the-Password-1"},
+        headers={"X-Request-ID": ids["wrong"]},
+    )
     assert wrong.status_code == 400
-    login = api.post("/accounts/login/", json={"email": admin.email, "password": PASSWORD},
-                     headers={"X-Request-ID": ids["login"]})
+    login = api.post(
+        "/accounts/login/", json={"email": admin.email, "password": PASSWORD}, headers={"X-Request-ID": ids["login"]}
+    )
     assert login.status_code == 200 and login.headers["X-Request-ID"] == ids["login"]
     access, refresh = login.json()["access"], api.cookie("hospital-refresh")
     assert access and refresh
@@ -68,8 +80,12 @@ def test_each_request_logs_one_line_with_its_id_hospital_user_status_and_duratio
     assert user.status_code == 200 and user.headers["X-Request-ID"] == ids["user"]
 
     mrn, last_name = f"MRN{uuid.uuid4().hex[:10]}", f"Zed{uuid.uuid4().hex[:8]}"
-    created = api.post("/api/patients/", token=access, headers={"X-Request-ID": ids["create"]}, json={
-        "mrn": mrn, "first_name": "Quentin", "last_name": last_name, "date_of_birth": "1970-03-04"})
+    created = api.post(
+        "/api/patients/",
+        token=access,
+        headers={"X-Request-ID": ids["create"]},
+        json={"mrn": mrn, "first_name": "Quentin", "last_name": last_name, "date_of_birth": "1970-03-04"},
+    )
     assert created.status_code == 201, created.text
     for name, term in (("by_name", last_name), ("by_mrn", mrn)):
         found = api.get(f"/api/patients/?search={term}", token=access, headers={"X-Request-ID": ids[name]})
@@ -89,8 +105,7 @@ def test_each_request_logs_one_line_with_its_id_hospital_user_status_and_duratio
 
     text = web.log.read_text()
     assert '"GET /accounts/user/ HTTP/1.1"' not in text  # runserver's own access line is gone
-    for secret in (PASSWORD, "not-the-Password-1", access, refresh, admin.email, mrn, last_name, "Quentin",
-                   "search="):
+    for secret in (PASSWORD, "not-the-Password-1", access, refresh, admin.email, mrn, last_name, "Quentin", "search="):
         assert secret not in text, f"{secret!r} is in the log"
 
 
@@ -116,22 +131,29 @@ def test_unknown_hosts_and_secret_links_are_logged_without_their_secrets(web, ho
     api.get(f"/accounts/invitations/accept/{token}/", headers={"X-Request-ID": "link"})
     api.get(f"/accounts/password/reset/confirm/MQ/{token}/", headers={"X-Request-ID": "link"})
     paths = {line["path"] for line in request_lines(web.log, "link")}
-    assert paths == {"/accounts/invitations/accept/<str:token>/",
-                     "/accounts/password/reset/confirm/<str:uid>/<str:token>/"}
+    assert paths == {
+        "/accounts/invitations/accept/<str:token>/",
+        "/accounts/password/reset/confirm/<str:uid>/<str:token>/",
+    }
     assert token not in web.log.read_text()
 
 
 def test_a_task_queued_by_a_request_logs_a_line_with_that_request_id(web, hospital_a, celery_worker, mail_sink):
     email, request_id = unique_email("logtask"), new_id()
     response = Api(web.url, hospital_host(hospital_a.slug)).post(
-        "/accounts/registration/", json={"email": email, "password1": PASSWORD, "password2": PASSWORD},
-        headers={"X-Request-ID": request_id})
+        "/accounts/registration/",
+        json={"email": email, "password1": PASSWORD, "password2": PASSWORD},
+        headers={"X-Request-ID": request_id},
+    )
     assert response.status_code == 201, response.text
     mail_sink.wait_for(email)
 
     def task_lines() -> list[dict]:
-        return [line for line in json_lines(celery_worker.log)
-                if line["logger"] == "hospital.task" and line["request_id"] == request_id]
+        return [
+            line
+            for line in json_lines(celery_worker.log)
+            if line["logger"] == "hospital.task" and line["request_id"] == request_id
+        ]
 
     wait_until(task_lines, ANSWER_TIMEOUT, lambda: "no task line with the request's id")
     [line] = task_lines()
@@ -163,10 +185,19 @@ for row in ("('MRN-SECRET', 'Quentin')", "('OTHER', 'NAME-SECRET')"):
 @pytest.mark.parametrize("log_format", ["json", "text"])
 def test_database_errors_are_logged_without_the_data_they_quote(django_db_setup, log_format):
     """PostgreSQL's DETAIL repeats the offending values (an MRN, a failing row): kept out of every log line."""
-    env = {**os.environ, "LOG_FORMAT": log_format,
-           "DATABASE_URL": database_url_of(connections["default"].settings_dict)}
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", LOG_DATABASE_ERRORS], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=600)
+    env = {
+        **os.environ,
+        "LOG_FORMAT": log_format,
+        "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", LOG_DATABASE_ERRORS],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     log = result.stdout + result.stderr
     assert log.count("UniqueViolation") >= 1 and log.count("CheckViolation") >= 1, log  # the errors are there
@@ -177,12 +208,18 @@ def test_database_errors_are_logged_without_the_data_they_quote(django_db_setup,
 def test_hostile_input_is_a_400_and_leaves_no_traceback(web, hospital_a):
     """Issue 11, #5 and #6: nested JSON and impossible filters were 500s with a full traceback logged."""
     api = Api(web.url, hospital_host(hospital_a.slug))
-    sent = {"deep": ("POST", "/accounts/login/", "[" * 2000 + "]" * 2000),
-            "huge": ("POST", "/accounts/login/", '{"email": 1e999999}'),
-            "nul": ("GET", "/api/audit/?actor=%00", None)}
+    sent = {
+        "deep": ("POST", "/accounts/login/", "[" * 2000 + "]" * 2000),
+        "huge": ("POST", "/accounts/login/", '{"email": 1e999999}'),
+        "nul": ("GET", "/api/audit/?actor=%00", None),
+    }
     for request_id, (method, path, body) in sent.items():
-        response = api.request(method, path, data=body, headers={"Content-Type": "application/json",
-                                                                 "X-Request-ID": f"hostile-{request_id}"})
+        response = api.request(
+            method,
+            path,
+            data=body,
+            headers={"Content-Type": "application/json", "X-Request-ID": f"hostile-{request_id}"},
+        )
         assert response.status_code == 400, response.text
         [line] = request_lines(web.log, f"hostile-{request_id}")
         assert line["status"] == 400

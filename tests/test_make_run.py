@@ -9,6 +9,7 @@ counted apart from this process's and the suite's other servers'.
 runserver with persistent connections (CONN_MAX_AGE=60) fails here: it keeps one connection
 per request thread, and a thread per request, until PostgreSQL refuses clients.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,9 +55,11 @@ APP = {"web": "make-run-web", "worker": "make-run-worker", "beat": "make-run-bea
 def backends() -> Counter:
     """Backends of the test database per process of this module, by their application_name."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT application_name, count(*) FROM pg_stat_activity "
-                       "WHERE datname = current_database() AND application_name = ANY(%s) GROUP BY 1",
-                       [list(APP.values())])
+        cursor.execute(
+            "SELECT application_name, count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = ANY(%s) GROUP BY 1",
+            [list(APP.values())],
+        )
         return Counter(dict(cursor.fetchall()))
 
 
@@ -109,9 +112,14 @@ def make_run(django_db_setup, mail_sink, tmp_path_factory):
     database = database_url_of(connections["default"].settings_dict)
     # The suite's own settings module is not `make run`'s: leave it out so devstack picks its own.
     environ = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    environ.update(CELERY_BROKER_URL=broker.url, EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(mail_sink.port),
-                   EMAIL_OUTBOX_SWEEP_SECONDS="1",  # beat sends work every second
-                   WEB_CONCURRENCY=str(WORKERS), GUNICORN_THREADS=str(THREADS))
+    environ.update(
+        CELERY_BROKER_URL=broker.url,
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(mail_sink.port),
+        EMAIL_OUTBOX_SWEEP_SECONDS="1",  # beat sends work every second
+        WEB_CONCURRENCY=str(WORKERS),
+        GUNICORN_THREADS=str(THREADS),
+    )
 
     def env_of(role: str, make_env) -> dict:
         separator = "&" if "?" in database else "?"
@@ -126,8 +134,11 @@ def make_run(django_db_setup, mail_sink, tmp_path_factory):
         processes[role] = Process(argv, env_of(role, commands.django_env), logs / f"{role}.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(url) or _died(processes), READY_TIMEOUT,
-                   lambda: f"`make run`'s web server did not answer:\n{processes['web'].log.read_text()[-3000:]}")
+        wait_until(
+            lambda: _answers(url) or _died(processes),
+            READY_TIMEOUT,
+            lambda: f"`make run`'s web server did not answer:\n{processes['web'].log.read_text()[-3000:]}",
+        )
         assert not _died(processes), _died(processes)
         yield url, processes
     finally:
@@ -157,8 +168,13 @@ def staff(hospital_a) -> list[str]:
             member = services.staff_member_create(user=user, role=StaffMember.Role.HOSPITAL_ADMIN)
             emails.append(user.email)
         for i in range(5):
-            services.patient_create(created_by=member, mrn=f"RUN-{i}-{unique_email()[:8]}", first_name="Run",
-                                    last_name=f"Test{i}", date_of_birth="1980-01-02")
+            services.patient_create(
+                created_by=member,
+                mrn=f"RUN-{i}-{unique_email()[:8]}",
+                first_name="Run",
+                last_name=f"Test{i}",
+                date_of_birth="1980-01-02",
+            )
     return emails
 
 
@@ -172,8 +188,10 @@ class Client:
     def step(self) -> tuple[str, requests.Response]:
         roll = self.rng.random()
         if self.token is None or roll < LOGIN_SHARE:
-            kind, response = "login", self.api.post("/accounts/login/", json={"email": self.email,
-                                                                              "password": PASSWORD})
+            kind, response = (
+                "login",
+                self.api.post("/accounts/login/", json={"email": self.email, "password": PASSWORD}),
+            )
         elif roll < LOGIN_SHARE + REFRESH_SHARE:
             kind, response = "refresh", self.api.post("/accounts/token/refresh/", json={})
         elif roll < 0.5:
@@ -186,8 +204,11 @@ class Client:
 
 
 def register(url: str, host: str, email: str) -> int:
-    return Api(url, host).post("/accounts/registration/", json={
-        "email": email, "password1": PASSWORD, "password2": PASSWORD}).status_code
+    return (
+        Api(url, host)
+        .post("/accounts/registration/", json={"email": email, "password1": PASSWORD, "password2": PASSWORD})
+        .status_code
+    )
 
 
 def drive(clients: list[Client], total: int) -> Counter:
@@ -222,8 +243,10 @@ def test_make_run_serves_with_bounded_database_connections(make_run, staff, hosp
         # Registrations queue mail at once: work for every thread of the worker, meanwhile beat sends sweeps.
         registered = [unique_email("run-mail") for _ in range(CLIENTS)]
         answers = []
-        registrations = [threading.Thread(target=lambda email=email: answers.append(register(url, host, email)))
-                         for email in registered]
+        registrations = [
+            threading.Thread(target=lambda email=email: answers.append(register(url, host, email)))
+            for email in registered
+        ]
         for thread in registrations:
             thread.start()
         concurrent = drive(concurrent_clients, CONCURRENT)
@@ -233,9 +256,11 @@ def test_make_run_serves_with_bounded_database_connections(make_run, staff, hosp
         for email in registered:
             mail_sink.wait_for(email, timeout=120)
     counts = sequential + concurrent
-    print(f"\nmake run: {sum(sequential.values())} sequential + {sum(concurrent.values())} concurrent "
-          f"({CLIENTS} clients) requests {dict(counts)}; peak backends {dict(peaks.peak)}, bounds "
-          f"web {WEB_BOUND}, worker {WORKER_BOUND}, beat {BEAT_BOUND}")
+    print(
+        f"\nmake run: {sum(sequential.values())} sequential + {sum(concurrent.values())} concurrent "
+        f"({CLIENTS} clients) requests {dict(counts)}; peak backends {dict(peaks.peak)}, bounds "
+        f"web {WEB_BOUND}, worker {WORKER_BOUND}, beat {BEAT_BOUND}"
+    )
     assert sum(sequential.values()) == SEQUENTIAL and sum(concurrent.values()) == CONCURRENT
     assert {status for _, status in counts} == {200}, dict(counts)
     assert {kind for kind, _ in counts} == {"login", "refresh", "profile", "patients"}

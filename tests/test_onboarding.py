@@ -1,4 +1,5 @@
 """The platform onboards hospitals; hospital admins invite staff; invitation links work once, at one hospital."""
+
 import threading
 from datetime import timedelta
 
@@ -21,8 +22,10 @@ def new_slug(prefix: str = "h") -> str:
 
 
 def onboard(platform_api, slug, admin_email, name="Onboarded General"):
-    return platform_api.post("/api/platform/hospitals/", json={
-        "name": name, "slug": slug, "admin_email": admin_email, "admin_first_name": "Ada"})
+    return platform_api.post(
+        "/api/platform/hospitals/",
+        json={"name": name, "slug": slug, "admin_email": admin_email, "admin_first_name": "Ada"},
+    )
 
 
 def accept(api, token, password=PASSWORD, **names):
@@ -39,8 +42,13 @@ def test_onboarding_walkthrough(platform_api, api_for, api_a, mail_sink):
 
     response = onboard(platform_api, slug, admin_email)
     assert response.status_code == 201, response.text
-    assert response.json() == {"slug": slug, "name": "Onboarded General", "domain": f"{slug}.localhost",
-                               "is_active": True, "created": response.json()["created"]}
+    assert response.json() == {
+        "slug": slug,
+        "name": "Onboarded General",
+        "domain": f"{slug}.localhost",
+        "is_active": True,
+        "created": response.json()["created"],
+    }
     hospital = Hospital.objects.get(slug=slug)
     api = api_for(hospital)
 
@@ -74,8 +82,9 @@ def test_onboarding_walkthrough(platform_api, api_for, api_a, mail_sink):
     assert [i["status"] for i in listed["results"]] == ["accepted", "accepted"]
 
 
-def test_invitation_tokens_fail_clearly_when_reused_expired_revoked_or_elsewhere(api_for, hospital_a, hospital_b,
-                                                                                mail_sink):
+def test_invitation_tokens_fail_clearly_when_reused_expired_revoked_or_elsewhere(
+    api_for, hospital_a, hospital_b, mail_sink
+):
     admin = hospital_admin_api(api_for, hospital_a)
     tokens = {}
     for case in ("reused", "expired", "revoked", "elsewhere"):
@@ -104,12 +113,12 @@ def test_invitation_input_is_checked(api_for, hospital_a):
     admin = hospital_admin_api(api_for, hospital_a)
     member = user_create_verified(hospital=hospital_a, email=unique_email("member"), password=PASSWORD)
     assert_error(admin.post("/api/invitations/", json={"email": "nope", "role": "nurse"}), "invalid")
-    assert_error(admin.post("/api/invitations/", json={"email": unique_email(), "role": "surgeon-general"}),
-                 "invalid")
+    assert_error(admin.post("/api/invitations/", json={"email": unique_email(), "role": "surgeon-general"}), "invalid")
     assert_error(admin.post("/api/invitations/", json={"email": member.email, "role": "nurse"}), "email_taken")
     assert admin.delete("/api/invitations/999999/").status_code == 404
-    assert_error(admin.post("/api/invitations/", data=b"{", headers={"Content-Type": "application/json"}),
-                 "parse_error")
+    assert_error(
+        admin.post("/api/invitations/", data=b"{", headers={"Content-Type": "application/json"}), "parse_error"
+    )
     weak = admin.post("/api/invitations/", json={"email": unique_email("weak"), "role": "nurse"})
     assert weak.status_code == 201
     # Without credentials: 401.
@@ -157,10 +166,18 @@ def test_listing_searching_and_renaming(platform_api, hospital_a, hospital_b):
     assert platform_api.get("/api/platform/hospitals/no-such/").status_code == 404
 
 
-@pytest.mark.parametrize("slug, code", [("www", "slug_reserved"), ("admin", "slug_reserved"),
-                                        ("api", "slug_reserved"), ("public", "slug_reserved"),
-                                        ("Not Valid", "slug_invalid"), ("a_b", "slug_invalid"),
-                                        ("ends-", "slug_invalid")])
+@pytest.mark.parametrize(
+    "slug, code",
+    [
+        ("www", "slug_reserved"),
+        ("admin", "slug_reserved"),
+        ("api", "slug_reserved"),
+        ("public", "slug_reserved"),
+        ("Not Valid", "slug_invalid"),
+        ("a_b", "slug_invalid"),
+        ("ends-", "slug_invalid"),
+    ],
+)
 def test_bad_slugs_are_clear_400s(platform_api, slug, code):
     assert_error(onboard(platform_api, slug, unique_email()), code)
 
@@ -196,14 +213,19 @@ def test_suspension_blocks_everything_and_reactivation_restores_it(platform_api,
     platform_api.post("/api/platform/hospitals/", json={"name": "S", "slug": slug, "admin_email": admin_email})
     hospital = Hospital.objects.get(slug=slug)
     from accounts.services import user_create_verified
+
     staff = user_create_verified(hospital=hospital, email=unique_email("staff"), password=PASSWORD)
     api = api_for(hospital)
     access = api.login(staff.email).json()["access"]
 
     assert platform_api.post(f"/api/platform/hospitals/{slug}/suspend/").json()["is_active"] is False
-    for response in (api.get("/accounts/user/", token=access), api.get("/accounts/user/"),
-                     api.post("/accounts/login/", json={"email": staff.email, "password": PASSWORD}),
-                     api.post("/accounts/token/refresh/"), api.get("/nothing-here/")):
+    for response in (
+        api.get("/accounts/user/", token=access),
+        api.get("/accounts/user/"),
+        api.post("/accounts/login/", json={"email": staff.email, "password": PASSWORD}),
+        api.post("/accounts/token/refresh/"),
+        api.get("/nothing-here/"),
+    ):
         assert_error(response, "hospital_suspended", status=403)
 
     assert platform_api.post(f"/api/platform/hospitals/{slug}/reactivate/").json()["is_active"] is True
@@ -255,15 +277,31 @@ def test_django_admin_onboards_through_the_same_service(api_for, platform_user, 
     assert response.status_code == 302, response.text[:500]
     slug, admin_email = new_slug("viaadmin"), unique_email("viaadmin")
     browser.get("/admin/tenants/hospital/add/")
-    response = browser.post("/admin/tenants/hospital/add/", data={
-        "name": "Admin Made", "slug": slug, "admin_email": admin_email, "admin_first_name": "", "admin_last_name": "",
-        "csrfmiddlewaretoken": browser.cookie("csrftoken")}, allow_redirects=False)
+    response = browser.post(
+        "/admin/tenants/hospital/add/",
+        data={
+            "name": "Admin Made",
+            "slug": slug,
+            "admin_email": admin_email,
+            "admin_first_name": "",
+            "admin_last_name": "",
+            "csrfmiddlewaretoken": browser.cookie("csrftoken"),
+        },
+        allow_redirects=False,
+    )
     assert response.status_code == 302, response.text[:2000]
     hospital = Hospital.objects.get(slug=slug)
     assert hospital.domains.get().domain == f"{slug}.localhost"
     invitation_token(mail_sink, admin_email, slug)
     # A reserved slug is refused on the form, with nothing created.
-    response = browser.post("/admin/tenants/hospital/add/", data={
-        "name": "Nope", "slug": "www", "admin_email": unique_email(),
-        "csrfmiddlewaretoken": browser.cookie("csrftoken")}, allow_redirects=False)
+    response = browser.post(
+        "/admin/tenants/hospital/add/",
+        data={
+            "name": "Nope",
+            "slug": "www",
+            "admin_email": unique_email(),
+            "csrfmiddlewaretoken": browser.cookie("csrftoken"),
+        },
+        allow_redirects=False,
+    )
     assert response.status_code == 200 and "reserved" in response.text

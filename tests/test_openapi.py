@@ -1,4 +1,5 @@
 """The OpenAPI schemas: valid, warning-free, one per URLconf, served to anyone at /api/schema/."""
+
 import pytest
 import yaml
 from django.core.management import call_command
@@ -27,8 +28,10 @@ def test_each_domain_serves_its_own_schema_without_authentication(api_for, hospi
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():
                 assert {"400", "401", "403", "404", "413", "429"} <= set(operation["responses"]), (method, path)
-        assert "262144 bytes" in schema["info"]["description"] or "DATA_UPLOAD_MAX_MEMORY_SIZE" in \
-            schema["info"]["description"]
+        assert (
+            "262144 bytes" in schema["info"]["description"]
+            or "DATA_UPLOAD_MAX_MEMORY_SIZE" in schema["info"]["description"]
+        )
     # YAML by default, for tools that want it.
     assert api_for(hospital_a).get("/api/schema/").headers["Content-Type"].startswith("application/vnd.oai.openapi")
 

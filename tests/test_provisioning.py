@@ -4,6 +4,7 @@ The suite's Celery worker refills the pool after every onboarding. Tests that
 look at the pool hold its lock (`spare_pool_lock`), so that no refill changes
 it under them; a refill they ask for themselves takes the lock re-entrantly.
 """
+
 import threading
 import uuid
 
@@ -58,7 +59,8 @@ def tenant_tables() -> set[str]:
     """Every table of the tenant apps' models, and the schema's own django_migrations."""
     labels = {apps.get_app_config(name.rsplit(".", 1)[-1]).label for name in settings.TENANT_APPS}
     return {"django_migrations"} | {
-        model._meta.db_table for label in labels
+        model._meta.db_table
+        for label in labels
         for model in apps.get_app_config(label).get_models(include_auto_created=True)
     }
 
@@ -169,8 +171,10 @@ def test_stale_spares_are_never_claimed_and_refill_brings_them_up_to_date():
         alien = spare_schema_create()
         SpareSchema.objects.filter(pk=alien.pk).update(fingerprint="another-branch")
         with connection.cursor() as cursor:
-            cursor.execute(f'INSERT INTO "{alien.schema_name}".django_migrations (app, name, applied) '
-                           "VALUES ('hospitals', '9999_from_another_branch', now())")
+            cursor.execute(
+                f'INSERT INTO "{alien.schema_name}".django_migrations (app, name, applied) '
+                "VALUES ('hospitals', '9999_from_another_branch', now())"
+            )
         oids = {spare.schema_name: namespace_oid(spare.schema_name) for spare in (behind, alien)}
 
         hospital = hospital_create(name="Stale Pool", slug=unique_slug("stale"), admin_email=unique_email())
@@ -192,8 +196,9 @@ def test_migrate_schemas_brings_spares_up_to_date(executor):
         spare = spare_schema_create()
         # As after a deploy that adds a hospitals migration: the spare lacks it,
         # and its stamp is that of the code before.
-        call_command("migrate_schemas", "hospitals", "zero", schema_name=spare.schema_name,
-                     interactive=False, verbosity=0)
+        call_command(
+            "migrate_schemas", "hospitals", "zero", schema_name=spare.schema_name, interactive=False, verbosity=0
+        )
         SpareSchema.objects.filter(pk=spare.pk).update(fingerprint="before-the-new-migration")
         assert "hospitals_staffmember" not in tables(spare.schema_name)
         assert not {app for app, _ in migration_rows(spare.schema_name)} & {"hospitals"}
@@ -214,7 +219,8 @@ def test_migrate_schemas_is_the_command_that_migrates_spares():
     """
     assert get_commands()["migrate_schemas"] == "tenants", (
         "manage.py migrate_schemas is django-tenants' command, which leaves spare schemas behind: "
-        "list 'tenants' before 'django_tenants' in SHARED_APPS")
+        "list 'tenants' before 'django_tenants' in SHARED_APPS"
+    )
 
 
 def test_failed_onboarding_puts_the_claimed_spare_back(hospital_a):

@@ -4,6 +4,7 @@ Also here: the one canonical form of an address (every spelling is the same
 address everywhere: lookups, lockout, mail limits), the atomic login attempt
 budget under parallel bursts, and platform staff made by `createsuperuser`.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,10 @@ def register(api: Api, email: str, password: str = PASSWORD) -> requests.Respons
 
 # --- One address, two hospitals ----------------------------------------------------------------
 
+
 def test_the_same_address_invited_at_two_hospitals_is_two_independent_accounts(
-        api_for, hospital_a, hospital_b, mail_sink):
+    api_for, hospital_a, hospital_b, mail_sink
+):
     email = unique_email("twohomes")
     at_a = join_by_invitation(api_for, hospital_a, email, mail_sink, PASSWORD_A)
     at_b = join_by_invitation(api_for, hospital_b, email, mail_sink, PASSWORD_B)
@@ -71,14 +74,21 @@ def test_the_same_address_invited_at_two_hospitals_is_two_independent_accounts(
 
     # A lockout at A leaves B alone.
     guesser = from_address(api_for(hospital_a), "127.0.5.1")
-    assert [login(guesser, email, WRONG).status_code for _ in range(settings.LOGIN_FAILURE_LIMIT)] == \
-        [400] * settings.LOGIN_FAILURE_LIMIT
+    assert [login(guesser, email, WRONG).status_code for _ in range(settings.LOGIN_FAILURE_LIMIT)] == [
+        400
+    ] * settings.LOGIN_FAILURE_LIMIT
     assert_locked(login(guesser, email, PASSWORD_A))
     assert login(from_address(api_for(hospital_b), "127.0.5.1"), email, PASSWORD_B).status_code == 200
 
     # A password change at A ends A's sessions only; B's refresh token still rotates.
-    changed = api_a.post("/accounts/password/change/", json={"old_password": PASSWORD_A,
-                         "new_password1": "alpha-Changed-passw0rd", "new_password2": "alpha-Changed-passw0rd"})
+    changed = api_a.post(
+        "/accounts/password/change/",
+        json={
+            "old_password": PASSWORD_A,
+            "new_password1": "alpha-Changed-passw0rd",
+            "new_password2": "alpha-Changed-passw0rd",
+        },
+    )
     assert changed.status_code == 200, changed.text
     assert api_a.post("/accounts/token/refresh/").status_code == 401
     assert api_b.post("/accounts/token/refresh/").status_code == 200
@@ -88,29 +98,52 @@ def test_the_same_address_invited_at_two_hospitals_is_two_independent_accounts(
     sent = len(mail_sink.to(email))
     assert api_b.post("/accounts/password/reset/", json={"email": email}).status_code == 200
     mail = mail_sink.wait_for(email, count=sent + 1)[-1]
-    uid, token = link_in(mail, rf"http://{hospital_b.slug}\.localhost:8000/accounts/password/reset/confirm/"
-                               r"([^/\s]+)/([^/\s]+)/").groups()
-    reset = api_b.post("/accounts/password/reset/confirm/", json={
-        "uid": uid, "token": token, "new_password1": "beta-Reset-passw0rd", "new_password2": "beta-Reset-passw0rd"})
+    uid, token = link_in(
+        mail,
+        rf"http://{hospital_b.slug}\.localhost:8000/accounts/password/reset/confirm/"
+        r"([^/\s]+)/([^/\s]+)/",
+    ).groups()
+    reset = api_b.post(
+        "/accounts/password/reset/confirm/",
+        json={
+            "uid": uid,
+            "token": token,
+            "new_password1": "beta-Reset-passw0rd",
+            "new_password2": "beta-Reset-passw0rd",
+        },
+    )
     assert reset.status_code == 200, reset.text
     # B's link does nothing at A (A's account has another uid anyway).
-    assert api_a.post("/accounts/password/reset/confirm/", json={
-        "uid": uid, "token": token, "new_password1": "x-Reset-passw0rd1", "new_password2": "x-Reset-passw0rd1",
-    }).status_code == 400
+    assert (
+        api_a.post(
+            "/accounts/password/reset/confirm/",
+            json={
+                "uid": uid,
+                "token": token,
+                "new_password1": "x-Reset-passw0rd1",
+                "new_password2": "x-Reset-passw0rd1",
+            },
+        ).status_code
+        == 400
+    )
     assert login(api_for(hospital_b), email, "beta-Reset-passw0rd").status_code == 200
     assert login(api_for(hospital_a), email, "alpha-Changed-passw0rd").status_code == 200
 
 
 def test_registration_verification_and_resend_with_the_address_at_another_hospital(
-        api_for, hospital_a, hospital_b, mail_sink):
+    api_for, hospital_a, hospital_b, mail_sink
+):
     email = unique_email("regtwice")
     user_create_verified(hospital=hospital_a, email=email, password=PASSWORD_A)
     api_b = api_for(hospital_b)
     assert register(api_b, email, PASSWORD_B).status_code == 201
     # B sends a verification (not "you already have an account"): A's account is another realm.
     mail = mail_sink.wait_for(email)[-1]
-    key = link_in(mail, rf"http://{hospital_b.slug}\.localhost:8000/accounts/registration/"
-                        r"account-confirm-email/([^/\s]+)/").group(1)
+    key = link_in(
+        mail,
+        rf"http://{hospital_b.slug}\.localhost:8000/accounts/registration/"
+        r"account-confirm-email/([^/\s]+)/",
+    ).group(1)
     assert api_b.post("/accounts/registration/resend-email/", json={"email": email.upper()}).status_code == 200
     mail_sink.wait_for(email, count=2)
     assert api_b.post("/accounts/registration/verify-email/", json={"key": key}).status_code == 200
@@ -136,6 +169,7 @@ def test_platform_staff_and_hospital_staff_may_share_an_address(api_for, hospita
 
 
 # --- Nothing of another hospital shows (findings 4 and 9) ---------------------------------------
+
 
 def test_an_invitation_tells_nothing_of_accounts_at_other_hospitals(api_for, hospital_a, user_b, platform_user):
     admin = hospital_admin_api(api_for, hospital_a)
@@ -189,9 +223,13 @@ def test_an_unverified_registration_expires_after_the_verification_window(api_fo
 
 # --- createsuperuser (issue 10) -------------------------------------------------------------------
 
+
 def _manage_env() -> dict[str, str]:
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-            "DATABASE_URL": database_url_of(connections["default"].settings_dict)}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": database_url_of(connections["default"].settings_dict),
+    }
 
 
 def _interactive(argv: list[str], answers: list[tuple[str, str]], env: dict[str, str]) -> str:
@@ -232,14 +270,21 @@ def test_createsuperuser_makes_platform_staff_who_can_log_in_at_once(api_for, ho
     user_create_verified(hospital=hospital_a, email=email, password=PASSWORD_A)
     typed = email.upper()  # any spelling: the canonical form is stored
     if interactive:
-        output = _interactive(["manage.py", "createsuperuser"], [
-            ("Email address:", typed), ("Password:", PASSWORD_B), ("Password (again):", PASSWORD_B)],
-            _manage_env())
+        output = _interactive(
+            ["manage.py", "createsuperuser"],
+            [("Email address:", typed), ("Password:", PASSWORD_B), ("Password (again):", PASSWORD_B)],
+            _manage_env(),
+        )
     else:
         output = subprocess.run(
-            [sys.executable, "manage.py", "createsuperuser", "--noinput"], cwd=REPO, capture_output=True,
-            text=True, timeout=300, check=True,
-            env={**_manage_env(), "DJANGO_SUPERUSER_EMAIL": typed, "DJANGO_SUPERUSER_PASSWORD": PASSWORD_B}).stdout
+            [sys.executable, "manage.py", "createsuperuser", "--noinput"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+            env={**_manage_env(), "DJANGO_SUPERUSER_EMAIL": typed, "DJANGO_SUPERUSER_PASSWORD": PASSWORD_B},
+        ).stdout
     assert "Superuser created successfully." in output
 
     body = api_for(None).login(email, PASSWORD_B).json()
@@ -250,68 +295,82 @@ def test_createsuperuser_makes_platform_staff_who_can_log_in_at_once(api_for, ho
 
 # --- One canonical form of every address (finding 1) ---------------------------------------------
 
+
 def _spellings(email: str) -> list[str]:
     """Look-alike spellings of an address whose local part and domain contain an "s"."""
     local, domain = email.split("@")
-    return [email.upper(),
-            local.replace("s", "\u017f", 1) + "@" + domain,  # LATIN SMALL LETTER LONG S
-            local + "\uff20" + domain,  # FULLWIDTH COMMERCIAL AT
-            local + "@" + domain.replace("s", "\u017f", 1).upper(),
-            f"  {local}@{domain}\u200b "]  # zero-width space in the domain (IDNA drops it)
+    return [
+        email.upper(),
+        local.replace("s", "\u017f", 1) + "@" + domain,  # LATIN SMALL LETTER LONG S
+        local + "\uff20" + domain,  # FULLWIDTH COMMERCIAL AT
+        local + "@" + domain.replace("s", "\u017f", 1).upper(),
+        f"  {local}@{domain}\u200b ",
+    ]  # zero-width space in the domain (IDNA drops it)
 
 
 def test_look_alike_spellings_are_one_address_for_login_and_lockout(api_for, hospital_a):
-    user = user_create_verified(hospital=hospital_a, email=unique_email("nurse", "sis-hospital.example"),
-                                password=PASSWORD)
+    user = user_create_verified(
+        hospital=hospital_a, email=unique_email("nurse", "sis-hospital.example"), password=PASSWORD
+    )
     api = from_address(api_for(hospital_a), "127.0.6.1")
     spellings = _spellings(user.email)
     for spelling in spellings:
         assert login(api, spelling).status_code == 200, spelling
     # Each wrong try under another spelling spends the same budget...
-    statuses = [login(api, spellings[i % len(spellings)], WRONG).status_code
-                for i in range(settings.LOGIN_FAILURE_LIMIT)]
+    statuses = [
+        login(api, spellings[i % len(spellings)], WRONG).status_code for i in range(settings.LOGIN_FAILURE_LIMIT)
+    ]
     assert statuses == [400] * settings.LOGIN_FAILURE_LIMIT
     # ...so no spelling gets a fresh one, the right password included.
     for spelling in spellings + [user.email]:
         assert_locked(login(api, spelling))
 
 
-@pytest.mark.parametrize("confusable", [
-    "nurse\u0430@example.org",  # CYRILLIC SMALL LETTER A
-    "nurse\u0131@example.org",  # LATIN SMALL LETTER DOTLESS I
-    "nur\u200bse@example.org",  # ZERO WIDTH SPACE in the local part
-])
+@pytest.mark.parametrize(
+    "confusable",
+    [
+        "nurse\u0430@example.org",  # CYRILLIC SMALL LETTER A
+        "nurse\u0131@example.org",  # LATIN SMALL LETTER DOTLESS I
+        "nur\u200bse@example.org",  # ZERO WIDTH SPACE in the local part
+    ],
+)
 def test_confusable_addresses_are_refused_with_a_clear_400(api_a, confusable):
-    for path, body in (("/accounts/login/", {"email": confusable, "password": PASSWORD}),
-                       ("/accounts/registration/", {"email": confusable, "password1": PASSWORD,
-                                                    "password2": PASSWORD}),
-                       ("/accounts/password/reset/", {"email": confusable})):
+    for path, body in (
+        ("/accounts/login/", {"email": confusable, "password": PASSWORD}),
+        ("/accounts/registration/", {"email": confusable, "password1": PASSWORD, "password2": PASSWORD}),
+        ("/accounts/password/reset/", {"email": confusable}),
+    ):
         response = api_a.post(path, json=body)
         assert response.status_code == 400, (path, response.text)
         assert "email" in response.json().get("fields", {}), (path, response.text)
 
 
 def test_a_dotless_i_domain_is_another_domain_not_the_account(api_for, hospital_a):
-    user = user_create_verified(hospital=hospital_a, email=unique_email("nurse", "is-hospital.example"),
-                                password=PASSWORD)
+    user = user_create_verified(
+        hospital=hospital_a, email=unique_email("nurse", "is-hospital.example"), password=PASSWORD
+    )
     other_domain = user.email.replace("@is-", "@\u0131s-")  # an IDN (xn--...), not "is-hospital"
     assert login(api_for(hospital_a), other_domain).status_code == 400
 
 
 def test_the_mail_limit_per_inbox_holds_for_every_spelling(api_for, hospital_a, fresh_limits):
     fresh_limits["email"] = "2/hour"
-    user = user_create_verified(hospital=hospital_a, email=unique_email("inbox", "sis-hospital.example"),
-                                password=PASSWORD)
-    answers = [from_address(api_for(hospital_a), f"127.0.7.{i}").post(
-        "/accounts/password/reset/", json={"email": spelling}) for i, spelling in enumerate(_spellings(user.email))]
+    user = user_create_verified(
+        hospital=hospital_a, email=unique_email("inbox", "sis-hospital.example"), password=PASSWORD
+    )
+    answers = [
+        from_address(api_for(hospital_a), f"127.0.7.{i}").post("/accounts/password/reset/", json={"email": spelling})
+        for i, spelling in enumerate(_spellings(user.email))
+    ]
     assert [a.status_code for a in answers[:2]] == [200, 200]
     for answer in answers[2:]:
         assert_throttled(answer)
 
 
 def test_registering_a_look_alike_of_an_address_makes_no_second_account(api_for, hospital_a, mail_sink):
-    user = user_create_verified(hospital=hospital_a, email=unique_email("dup", "sis-hospital.example"),
-                                password=PASSWORD)
+    user = user_create_verified(
+        hospital=hospital_a, email=unique_email("dup", "sis-hospital.example"), password=PASSWORD
+    )
     for spelling in _spellings(user.email)[:3]:
         assert register(api_for(hospital_a), spelling).status_code == 201
     assert User.objects.filter(email=user.email).count() == 1
@@ -319,6 +378,7 @@ def test_registering_a_look_alike_of_an_address_makes_no_second_account(api_for,
 
 
 # --- The attempt budget under parallel bursts (finding 2) ----------------------------------------
+
 
 def _burst(requests_to_send) -> list[int]:
     """Sends every (api, email, password) at once, one thread each; the statuses."""
@@ -354,8 +414,7 @@ def _failures_audited(hospital, email: str) -> int:
 def test_a_parallel_burst_of_wrong_passwords_gets_exactly_the_limit_checked(api_for, hospital_a):
     user = user_create_verified(hospital=hospital_a, email=unique_email("burst"), password=PASSWORD)
     limit, burst = settings.LOGIN_FAILURE_LIMIT, 30
-    statuses = _burst([(from_address(api_for(hospital_a), "127.0.8.1"), user.email, WRONG)
-                       for _ in range(burst)])
+    statuses = _burst([(from_address(api_for(hospital_a), "127.0.8.1"), user.email, WRONG) for _ in range(burst)])
     assert sorted(statuses) == [400] * limit + [429] * (burst - limit)
     assert _failures_audited(hospital_a, user.email) == limit
     assert_locked(login(from_address(api_for(hospital_a), "127.0.8.1"), user.email))
@@ -365,8 +424,9 @@ def test_a_burst_from_many_addresses_gets_the_account_limit_checked(api_for, hos
     user = user_create_verified(hospital=hospital_a, email=unique_email("rotating"), password=PASSWORD)
     account_limit, burst = settings.LOGIN_ACCOUNT_FAILURE_LIMIT, 32
     # Two tries from each of 16 addresses: under the per-address limit, over the account's.
-    statuses = _burst([(from_address(api_for(hospital_a), f"127.0.9.{i // 2 + 1}"), user.email, WRONG)
-                       for i in range(burst)])
+    statuses = _burst(
+        [(from_address(api_for(hospital_a), f"127.0.9.{i // 2 + 1}"), user.email, WRONG) for i in range(burst)]
+    )
     assert sorted(statuses) == [400] * account_limit + [429] * (burst - account_limit)
     assert _failures_audited(hospital_a, user.email) == account_limit
     assert_locked(login(from_address(api_for(hospital_a), "127.0.9.200"), user.email))

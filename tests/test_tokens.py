@@ -1,4 +1,5 @@
 """Token hardening: stolen refresh tokens, password changes and deactivation end sessions at once."""
+
 import pytest
 from django_tenants.utils import tenant_context
 
@@ -40,8 +41,10 @@ def test_password_change_ends_every_session(api_for, hospital_a, user_a):
     here, elsewhere = api_for(hospital_a), api_for(hospital_a)
     here.login(user_a.email)
     other_access = elsewhere.login(user_a.email).json()["access"]
-    response = here.post("/accounts/password/change/", json={
-        "old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    response = here.post(
+        "/accounts/password/change/",
+        json={"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
     assert response.status_code == 200
     assert elsewhere.get("/accounts/user/", token=other_access).status_code == 401  # access token: at once
     assert refresh(elsewhere).status_code == 401
@@ -57,8 +60,13 @@ def test_password_reset_ends_every_session(api_for, hospital_a, user_a, mail_sin
     api.post("/accounts/password/reset/", json={"email": user_a.email})
     mail = [m for m in mail_sink.wait_for(user_a.email) if "Reset" in m.subject][-1]
     uid, token = link_in(mail, r"/accounts/password/reset/confirm/([^/\s]+)/([^/\s]+)/").groups()
-    assert api.post("/accounts/password/reset/confirm/", json={
-        "uid": uid, "token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}).status_code == 200
+    assert (
+        api.post(
+            "/accounts/password/reset/confirm/",
+            json={"uid": uid, "token": token, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        ).status_code
+        == 200
+    )
     assert session.get("/accounts/user/", token=access).status_code == 401
     assert refresh(session).status_code == 401
 
@@ -80,13 +88,17 @@ INVALID = {"detail": "Token is invalid or expired", "code": "token_not_valid"}
 
 def reuse_events(hospital, user) -> list[dict]:
     with tenant_context(hospital):
-        return list(AuditEvent.objects.filter(action=AuditEvent.Action.REFRESH_TOKEN_REUSED,
-                                              target_id=str(user.pk)).values_list("detail", flat=True))
+        return list(
+            AuditEvent.objects.filter(
+                action=AuditEvent.Action.REFRESH_TOKEN_REUSED, target_id=str(user.pk)
+            ).values_list("detail", flat=True)
+        )
 
 
 @pytest.mark.parametrize("path", ["/accounts/token/refresh/", "/accounts/logout/"])
 def test_a_stale_token_of_a_at_b_is_refused_like_garbage_revoked_and_audited_at_a(
-        api_for, hospital_a, hospital_b, user_a, path):
+    api_for, hospital_a, hospital_b, user_a, path
+):
     api = api_for(hospital_a)
     api.login(user_a.email)
     stale = api.cookie("hospital-refresh")
@@ -125,6 +137,7 @@ def test_a_stale_token_at_home_is_audited_at_home(api_for, hospital_a, user_a):
 
 
 # Issue 11, #7: the refresh cookie is sent by the browser on its own, also for a sibling hospital's page.
+
 
 @pytest.mark.parametrize("path", ["/accounts/token/refresh/", "/accounts/logout/"])
 def test_a_cookie_only_refresh_or_logout_needs_the_csrf_header(api_for, hospital_a, user_a, path):

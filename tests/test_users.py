@@ -1,4 +1,5 @@
 """accounts.User and its manager: email identity, one hospital, validated input."""
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction

@@ -12,6 +12,7 @@ The module builds one small hospital world (in hospital A, plus a few records in
 Tests that change grants make their own fresh staff, patients and departments, so the shared world
 stays as described whatever order the tests run in.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -33,11 +34,24 @@ _numbers = itertools.count(1)
 
 VIEW, CHANGE, CLINICAL, NOTE = "view_patient", "change_patient", "view_clinical", "add_note"
 
-ADMIN, DOCTOR, NURSE, RECEPTIONIST = (StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.DOCTOR,
-                                      StaffMember.Role.NURSE, StaffMember.Role.RECEPTIONIST)
+ADMIN, DOCTOR, NURSE, RECEPTIONIST = (
+    StaffMember.Role.HOSPITAL_ADMIN,
+    StaffMember.Role.DOCTOR,
+    StaffMember.Role.NURSE,
+    StaffMember.Role.RECEPTIONIST,
+)
 
-ROLES = ["admin", "doctor_team", "nurse_team", "head", "rec_registrar", "rec_other", "doctor_other",
-         "nurse_other", "no_role"]
+ROLES = [
+    "admin",
+    "doctor_team",
+    "nurse_team",
+    "head",
+    "rec_registrar",
+    "rec_other",
+    "doctor_other",
+    "nurse_other",
+    "no_role",
+]
 
 
 def unique_number() -> int:
@@ -75,8 +89,14 @@ def fresh_staff(hospital, role: str = NURSE) -> StaffMember:
 
 def patient_body(**overrides) -> dict:
     n = unique_number()
-    return {"mrn": f"F{n}-{uuid.uuid4().hex[:10]}", "first_name": "Fresh", "last_name": f"Fresh{n}",
-            "date_of_birth": "1975-05-06", "sex": "female", **overrides}
+    return {
+        "mrn": f"F{n}-{uuid.uuid4().hex[:10]}",
+        "first_name": "Fresh",
+        "last_name": f"Fresh{n}",
+        "date_of_birth": "1975-05-06",
+        "sex": "female",
+        **overrides,
+    }
 
 
 def created(response, status: int = 201) -> dict:
@@ -126,12 +146,12 @@ class World:
     hospital_b: object
     server_url: str
     actors: dict[str, Actor]
-    patients: dict[str, int]        # P1..P4 in A; "B", "B_guessed" in B
+    patients: dict[str, int]  # P1..P4 in A; "B", "B_guessed" in B
     mrns: dict[str, str]
     names: dict[str, tuple[str, str]]
-    departments: dict[str, int]     # D1, D2 in A
+    departments: dict[str, int]  # D1, D2 in A
     b_admin: Actor
-    b_membership: int               # a care-team membership of patient "B", in B
+    b_membership: int  # a care-team membership of patient "B", in B
 
     def api_b(self) -> Api:
         return Api(self.server_url, hospital_host(self.hospital_b.slug))
@@ -151,6 +171,7 @@ def world(server_url, hospital_a, hospital_b) -> World:
     Hospital B: its admin, patient "B" with the same id as P1 (so "same id" probes are real), patient
     "B_guessed" with an id that exists nowhere in A.
     """
+
     def make(name, role, **names):
         return actor(server_url, hospital_a, name, role, **names)
 
@@ -169,24 +190,44 @@ def world(server_url, hospital_a, hospital_b) -> World:
     admin = actors["admin"].api
 
     departments = {
-        "D1": created(admin.post("/api/departments/", json={
-            "name": "Cardiology", "code": f"card-{MARK}", "head": actors["head"].staff.pk}))["id"],
-        "D2": created(admin.post("/api/departments/", json={
-            "name": "Oncology", "code": f"onco-{MARK}", "head": head2.pk}))["id"],
+        "D1": created(
+            admin.post(
+                "/api/departments/",
+                json={"name": "Cardiology", "code": f"card-{MARK}", "head": actors["head"].staff.pk},
+            )
+        )["id"],
+        "D2": created(
+            admin.post("/api/departments/", json={"name": "Oncology", "code": f"onco-{MARK}", "head": head2.pk})
+        )["id"],
     }
     # The head belongs to the department it heads (shown by /api/me/permissions/).
-    assert admin.patch(f"/api/staff/{actors['head'].staff.pk}/",
-                       json={"department": departments["D1"]}).status_code == 200
+    assert (
+        admin.patch(f"/api/staff/{actors['head'].staff.pk}/", json={"department": departments["D1"]}).status_code == 200
+    )
 
-    names = {"P1": ("Ada", f"Ashford{MARK}"), "P2": ("Bea", f"Brook{MARK}"), "P3": ("Cyd", f"Crane{MARK}"),
-             "P4": ("Dot", f"Dale{MARK}")}
+    names = {
+        "P1": ("Ada", f"Ashford{MARK}"),
+        "P2": ("Bea", f"Brook{MARK}"),
+        "P3": ("Cyd", f"Crane{MARK}"),
+        "P4": ("Dot", f"Dale{MARK}"),
+    }
     mrns = {key: f"MRN-{MARK}-{key}" for key in names}
 
     def register(api, key, department):
         first, last = names[key]
-        return created(api.post("/api/patients/", json={
-            "mrn": mrns[key], "first_name": first, "last_name": last, "date_of_birth": "1980-01-02",
-            "sex": "female", "department": department}))["id"]
+        return created(
+            api.post(
+                "/api/patients/",
+                json={
+                    "mrn": mrns[key],
+                    "first_name": first,
+                    "last_name": last,
+                    "date_of_birth": "1980-01-02",
+                    "sex": "female",
+                    "department": department,
+                },
+            )
+        )["id"]
 
     patients = {
         "P1": register(actors["rec_registrar"].api, "P1", departments["D1"]),
@@ -206,10 +247,17 @@ def world(server_url, hospital_a, hospital_b) -> World:
     # Hospital B: patient "B" reuses P1's id (B's sequence is its own), "B_guessed" an id unknown to A.
     b_admin = actor(server_url, hospital_b, "b-admin", ADMIN, first_name="Bob", last_name="Beta")
     with tenant_context(hospital_b):
+
         def b_patient(key, **extra):
             mrns[key] = f"MRN-{MARK}-{key}-{unique_number()}"
-            return services.patient_create(created_by=b_admin.staff, mrn=mrns[key], first_name="Bee",
-                                           last_name=f"Bravo{MARK}", date_of_birth="1990-03-04", **extra)
+            return services.patient_create(
+                created_by=b_admin.staff,
+                mrn=mrns[key],
+                first_name="Bee",
+                last_name=f"Bravo{MARK}",
+                date_of_birth="1990-03-04",
+                **extra,
+            )
 
         while not Patient.objects.filter(pk=patients["P1"]).exists():
             assert b_patient("B-filler").pk < patients["P1"] + 100, "hospital B's ids never reach P1's"
@@ -217,32 +265,39 @@ def world(server_url, hospital_a, hospital_b) -> World:
         mrns["B"] = Patient.objects.get(pk=patients["B"]).mrn
         # An explicit id far beyond any sequence: it exists in B and nowhere in A.
         patients["B_guessed"] = b_patient("B_guessed", id=9_000_000 + unique_number()).pk
-        b_membership = services.care_team_add(patient=Patient.objects.get(pk=patients["B"]),
-                                              staff=b_admin.staff, role="attending").pk
+        b_membership = services.care_team_add(
+            patient=Patient.objects.get(pk=patients["B"]), staff=b_admin.staff, role="attending"
+        ).pk
     assert patients["B_guessed"] not in hospital_patient_ids(hospital_a)
 
-    return World(hospital_a, hospital_b, server_url, actors, patients, mrns, names, departments, b_admin,
-                 b_membership)
+    return World(hospital_a, hospital_b, server_url, actors, patients, mrns, names, departments, b_admin, b_membership)
 
 
 # 1. The permission matrix: role x endpoint x target, one exact status code per cell.
 
-ENDPOINTS = ["get_patient", "patch_patient", "get_care_team", "post_care_team", "delete_care_team",
-             "get_notes", "post_notes"]
+ENDPOINTS = [
+    "get_patient",
+    "patch_patient",
+    "get_care_team",
+    "post_care_team",
+    "delete_care_team",
+    "get_notes",
+    "post_notes",
+]
 TARGETS = ["own", "other", "b_guessed_id", "b_host"]
 
 # On "own" (P1), the patient each role relates to (or, for unrelated roles, does not).
 #                    GET   PATCH  GET team  POST team  DELETE team  GET notes  POST notes
 OWN = {
-    "admin":         (200,  200,   200,      201,       204,         200,       201),
-    "doctor_team":   (200,  200,   200,      403,       403,         200,       201),
-    "nurse_team":    (200,  403,   200,      403,       403,         200,       201),
-    "head":          (200,  403,   200,      403,       403,         200,       403),
-    "rec_registrar": (200,  403,   403,      403,       403,         403,       403),
-    "rec_other":     (404,  404,   404,      404,       404,         404,       404),
-    "doctor_other":  (404,  404,   404,      404,       404,         404,       404),
-    "nurse_other":   (404,  404,   404,      404,       404,         404,       404),
-    "no_role":       (403,  403,   403,      403,       403,         403,       403),
+    "admin": (200, 200, 200, 201, 204, 200, 201),
+    "doctor_team": (200, 200, 200, 403, 403, 200, 201),
+    "nurse_team": (200, 403, 200, 403, 403, 200, 201),
+    "head": (200, 403, 200, 403, 403, 200, 403),
+    "rec_registrar": (200, 403, 403, 403, 403, 403, 403),
+    "rec_other": (404, 404, 404, 404, 404, 404, 404),
+    "doctor_other": (404, 404, 404, 404, 404, 404, 404),
+    "nurse_other": (404, 404, 404, 404, 404, 404, 404),
+    "no_role": (403, 403, 403, 403, 403, 403, 403),
 }
 
 
@@ -274,8 +329,11 @@ def test_permission_matrix(world, role, endpoint, target):
         api, token, patient = world.api_b(), who.token, world.patients["B"]
     else:
         api, token = who.api, None
-        patient = {"own": world.patients["P1"], "other": world.patients["P2"],
-                   "b_guessed_id": world.patients["B_guessed"]}[target]
+        patient = {
+            "own": world.patients["P1"],
+            "other": world.patients["P2"],
+            "b_guessed_id": world.patients["B_guessed"],
+        }[target]
     base = f"/api/patients/{patient}/"
     expected = expected_status(role, endpoint, target)
 
@@ -300,12 +358,14 @@ def test_permission_matrix(world, role, endpoint, target):
             member = world.b_membership
         elif target == "b_guessed_id":
             with tenant_context(world.hospital_b):
-                member = services.care_team_add(patient=Patient.objects.get(pk=patient),
-                                                staff=fresh_staff(world.hospital_b), role="other").pk
+                member = services.care_team_add(
+                    patient=Patient.objects.get(pk=patient), staff=fresh_staff(world.hospital_b), role="other"
+                ).pk
         else:
             with tenant_context(world.hospital_a):
-                member = services.care_team_add(patient=Patient.objects.get(pk=patient),
-                                                staff=fresh_staff(world.hospital_a), role="other").pk
+                member = services.care_team_add(
+                    patient=Patient.objects.get(pk=patient), staff=fresh_staff(world.hospital_a), role="other"
+                ).pk
         response = api.delete(base + f"care-team/{member}/", token=token)
     elif endpoint == "get_notes":
         response = api.get(base + "notes/", token=token)
@@ -320,8 +380,9 @@ def test_permission_matrix(world, role, endpoint, target):
         for key in ("P1", "P2", "B", "B_guessed"):
             assert world.mrns[key] not in response.text
     elif endpoint in ("get_patient", "patch_patient"):
-        assert response.json()["id"] == patient and response.json()["mrn"] == world.mrns["P1" if target == "own"
-                                                                                          else "P2"]
+        assert (
+            response.json()["id"] == patient and response.json()["mrn"] == world.mrns["P1" if target == "own" else "P2"]
+        )
     elif endpoint == "get_care_team":
         assert all({"id", "staff", "staff_name", "staff_role", "role"} <= set(m) for m in response.json())
     elif endpoint == "get_notes":
@@ -332,14 +393,14 @@ def test_permission_matrix(world, role, endpoint, target):
         notes_after = ClinicalNote.objects.filter(patient_id=patient).count()
         phone_after = Patient.objects.filter(pk=patient).values_list("phone", flat=True).first()
         if endpoint == "post_care_team":
-            assert CareTeamMembership.objects.filter(patient_id=patient, staff=newcomer).exists() == (
-                expected == 201)
+            assert CareTeamMembership.objects.filter(patient_id=patient, staff=newcomer).exists() == (expected == 201)
     assert notes_after == notes_before + (1 if endpoint == "post_notes" and expected == 201 else 0)
     if endpoint == "patch_patient":
         assert phone_after == (phone if expected == 200 else phone_before)
     if endpoint == "delete_care_team":
         assert membership_exists(hospital if target != "b_guessed_id" else world.hospital_b, member) == (
-            expected != 204)
+            expected != 204
+        )
 
 
 EXPECTED_PERMISSIONS_ON_P1 = {
@@ -361,12 +422,21 @@ def test_patient_detail_lists_the_callers_permissions(world, role):
 def test_no_credentials_is_401_everywhere(world):
     anonymous = Api(world.server_url, hospital_host(world.hospital_a.slug))
     p1 = world.patients["P1"]
-    for method, path in [("GET", "/api/patients/"), ("POST", "/api/patients/"), ("GET", f"/api/patients/{p1}/"),
-                         ("PATCH", f"/api/patients/{p1}/"), ("GET", f"/api/patients/{p1}/care-team/"),
-                         ("POST", f"/api/patients/{p1}/care-team/"),
-                         ("DELETE", f"/api/patients/{p1}/care-team/1/"), ("GET", f"/api/patients/{p1}/notes/"),
-                         ("POST", f"/api/patients/{p1}/notes/"), ("GET", "/api/departments/"),
-                         ("GET", "/api/staff/"), ("GET", "/api/invitations/"), ("GET", "/api/me/permissions/")]:
+    for method, path in [
+        ("GET", "/api/patients/"),
+        ("POST", "/api/patients/"),
+        ("GET", f"/api/patients/{p1}/"),
+        ("PATCH", f"/api/patients/{p1}/"),
+        ("GET", f"/api/patients/{p1}/care-team/"),
+        ("POST", f"/api/patients/{p1}/care-team/"),
+        ("DELETE", f"/api/patients/{p1}/care-team/1/"),
+        ("GET", f"/api/patients/{p1}/notes/"),
+        ("POST", f"/api/patients/{p1}/notes/"),
+        ("GET", "/api/departments/"),
+        ("GET", "/api/staff/"),
+        ("GET", "/api/invitations/"),
+        ("GET", "/api/me/permissions/"),
+    ]:
         response = anonymous.request(method, path, json={})
         assert_json_error(response, 401, "not_authenticated")
 
@@ -377,13 +447,16 @@ def test_accounts_without_an_active_role_get_403_on_workspace_lists(world, path)
     # A deactivated staff member is no staff member.
     inactive = actor(world.server_url, world.hospital_a, "inactive", DOCTOR)
     assert inactive.api.get("/api/patients/").status_code == 200
-    assert world.actors["admin"].api.patch(f"/api/staff/{inactive.staff.pk}/",
-                                           json={"is_active": False}).status_code == 200
+    assert (
+        world.actors["admin"].api.patch(f"/api/staff/{inactive.staff.pk}/", json={"is_active": False}).status_code
+        == 200
+    )
     assert_json_error(inactive.api.get(path), 403)
 
 
-@pytest.mark.parametrize("role, status", [("admin", 201), ("doctor_team", 403), ("nurse_team", 403),
-                                          ("head", 403), ("no_role", 403)])
+@pytest.mark.parametrize(
+    "role, status", [("admin", 201), ("doctor_team", 403), ("nurse_team", 403), ("head", 403), ("no_role", 403)]
+)
 def test_only_admins_and_receptionists_register_patients(world, role, status):
     # (Receptionists: test_a_receptionist_sees_... below, with a fresh one, so the world's lists stay put.)
     body = patient_body()
@@ -485,10 +558,28 @@ def test_a_nul_character_in_search_is_not_a_500(world):
     assert response.status_code in (200, 400), response.text
 
 
-@pytest.mark.parametrize("query", ["page=abc", "page=0", "page=-1", "page=99999", "page_size=abc", "page_size=0",
-                                   "page_size=-5", "page_size=100000", "search=", "search=%25%5F%5C", "search=%27%22",
-                                   f"search={'x' * 5000}", "department=", "department=99999999999999999999999",
-                                   "ordering=-mrn", "search=a&search=b", "department=1&department=abc"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=abc",
+        "page=0",
+        "page=-1",
+        "page=99999",
+        "page_size=abc",
+        "page_size=0",
+        "page_size=-5",
+        "page_size=100000",
+        "search=",
+        "search=%25%5F%5C",
+        "search=%27%22",
+        f"search={'x' * 5000}",
+        "department=",
+        "department=99999999999999999999999",
+        "ordering=-mrn",
+        "search=a&search=b",
+        "department=1&department=abc",
+    ],
+)
 @pytest.mark.parametrize("path", ["/api/patients/", "/api/patients/{P1}/notes/"])
 def test_odd_query_parameters_are_never_a_500(world, path, query):
     for role in ("admin", "doctor_team"):
@@ -498,6 +589,7 @@ def test_odd_query_parameters_are_never_a_500(world, path, query):
 
 
 # 3. Granting and revoking take effect on the very next request.
+
 
 def test_care_team_grant_revoke_and_role_change_take_effect_on_the_next_request(world):
     admin = world.actors["admin"].api
@@ -575,12 +667,14 @@ def test_a_receptionist_promoted_to_nurse_no_longer_sees_whom_they_registered(wo
 
 # 4. Department heads.
 
+
 def test_department_head_is_granted_and_revoked_with_the_head_field(world):
     admin = world.actors["admin"].api
     first = actor(world.server_url, world.hospital_a, "head-one", DOCTOR)
     second = actor(world.server_url, world.hospital_a, "head-two", DOCTOR)
-    department = created(admin.post("/api/departments/", json={"name": "Neurology",
-                                                              "code": f"neuro-{uuid.uuid4().hex[:8]}"}))["id"]
+    department = created(
+        admin.post("/api/departments/", json={"name": "Neurology", "code": f"neuro-{uuid.uuid4().hex[:8]}"})
+    )["id"]
     patient = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
     elsewhere = created(admin.post("/api/patients/", json=patient_body()))["id"]
     url = f"/api/patients/{patient}/"
@@ -622,8 +716,7 @@ def test_only_admins_change_departments_and_staff(world):
     for role in ("doctor_team", "head", "rec_registrar", "nurse_team"):
         api = world.actors[role].api
         assert api.get(f"/api/departments/{department}/").status_code == 200
-        assert_json_error(api.patch(f"/api/departments/{department}/",
-                                    json={"head": world.actors[role].staff.pk}), 403)
+        assert_json_error(api.patch(f"/api/departments/{department}/", json={"head": world.actors[role].staff.pk}), 403)
         assert_json_error(api.patch(f"/api/staff/{world.actors[role].staff.pk}/", json={"role": ADMIN}), 403)
         assert_json_error(api.post("/api/departments/", json={"name": "X", "code": f"x-{uuid.uuid4().hex[:6]}"}), 403)
     response = world.actors["admin"].api.get(f"/api/departments/{department}/")
@@ -631,6 +724,7 @@ def test_only_admins_change_departments_and_staff(world):
 
 
 # 5. Nothing of hospital A is reachable from hospital B.
+
 
 def test_hospital_b_admin_probing_ids_only_ever_sees_hospital_b(world):
     b = world.b_admin.api
@@ -667,8 +761,14 @@ def test_a_tokens_are_401_on_b_and_b_tokens_on_a(world):
     p1 = world.patients["P1"]
     for role in ("admin", "doctor_team", "no_role"):
         token = world.actors[role].token
-        for path in ("/api/patients/", f"/api/patients/{p1}/", f"/api/patients/{p1}/notes/",
-                     "/api/me/permissions/", "/api/staff/", "/api/departments/"):
+        for path in (
+            "/api/patients/",
+            f"/api/patients/{p1}/",
+            f"/api/patients/{p1}/notes/",
+            "/api/me/permissions/",
+            "/api/staff/",
+            "/api/departments/",
+        ):
             assert_json_error(b_host.get(path, token=token), 401, "token_not_valid")
         assert_json_error(b_host.post("/api/patients/", json=patient_body(), token=token), 401)
     for path in ("/api/patients/", f"/api/patients/{world.patients['B_guessed']}/", "/api/me/permissions/"):
@@ -697,34 +797,50 @@ def test_care_team_cannot_take_a_staff_member_of_another_hospital(world):
 
 # 6. Bad input: a JSON 4xx with the offending field named, never a 500.
 
+
 def test_unknown_ids_are_json_404(world):
     admin = world.actors["admin"].api
     p1 = world.patients["P1"]
-    for method, path in [("GET", "/api/patients/987654321/"), ("PATCH", "/api/patients/987654321/"),
-                         ("GET", "/api/patients/99999999999999999999999/"),
-                         ("GET", "/api/patients/987654321/notes/"), ("POST", "/api/patients/987654321/notes/"),
-                         ("GET", "/api/patients/987654321/care-team/"),
-                         ("DELETE", f"/api/patients/{p1}/care-team/987654321/"),
-                         ("DELETE", f"/api/patients/{p1}/care-team/99999999999999999999999/"),
-                         ("GET", "/api/staff/987654321/"), ("GET", "/api/departments/987654321/"),
-                         ("GET", "/api/patients/abc/"), ("GET", "/api/patients/-1/")]:
+    for method, path in [
+        ("GET", "/api/patients/987654321/"),
+        ("PATCH", "/api/patients/987654321/"),
+        ("GET", "/api/patients/99999999999999999999999/"),
+        ("GET", "/api/patients/987654321/notes/"),
+        ("POST", "/api/patients/987654321/notes/"),
+        ("GET", "/api/patients/987654321/care-team/"),
+        ("DELETE", f"/api/patients/{p1}/care-team/987654321/"),
+        ("DELETE", f"/api/patients/{p1}/care-team/99999999999999999999999/"),
+        ("GET", "/api/staff/987654321/"),
+        ("GET", "/api/departments/987654321/"),
+        ("GET", "/api/patients/abc/"),
+        ("GET", "/api/patients/-1/"),
+    ]:
         assert_json_error(admin.request(method, path, json={"body": "x"}), 404)
 
 
 def test_removing_a_membership_of_another_patient_is_a_404(world):
     admin = world.actors["admin"].api
     with tenant_context(world.hospital_a):
-        membership = CareTeamMembership.objects.get(patient_id=world.patients["P1"],
-                                                    staff=world.actors["doctor_team"].staff)
+        membership = CareTeamMembership.objects.get(
+            patient_id=world.patients["P1"], staff=world.actors["doctor_team"].staff
+        )
     assert_json_error(admin.delete(f"/api/patients/{world.patients['P2']}/care-team/{membership.pk}/"), 404)
     assert membership_exists(world.hospital_a, membership.pk)
 
 
-@pytest.mark.parametrize("method, path", [
-    ("POST", "/api/patients/"), ("PATCH", "/api/patients/{P1}/"), ("PUT", "/api/patients/{P1}/"),
-    ("POST", "/api/patients/{P1}/care-team/"), ("POST", "/api/patients/{P1}/notes/"),
-    ("PATCH", "/api/departments/{D1}/"), ("PATCH", "/api/staff/{staff}/"), ("POST", "/api/departments/"),
-])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("POST", "/api/patients/"),
+        ("PATCH", "/api/patients/{P1}/"),
+        ("PUT", "/api/patients/{P1}/"),
+        ("POST", "/api/patients/{P1}/care-team/"),
+        ("POST", "/api/patients/{P1}/notes/"),
+        ("PATCH", "/api/departments/{D1}/"),
+        ("PATCH", "/api/staff/{staff}/"),
+        ("POST", "/api/departments/"),
+    ],
+)
 @pytest.mark.parametrize("body", [b'{"mrn": "x", ', b"[]", b"null", b'"text"', b"42", b"{}"])
 def test_malformed_or_non_object_json_is_a_json_4xx(world, method, path, body):
     admin = world.actors["admin"]
@@ -740,21 +856,39 @@ def test_malformed_or_non_object_json_is_a_json_4xx(world, method, path, body):
 
 def world_snapshot(world) -> tuple:
     with tenant_context(world.hospital_a):
-        return (list(Patient.objects.filter(pk__in=world_ids(world, WORLD_PATIENTS)).order_by("pk")
-                     .values_list("pk", "mrn", "first_name", "last_name", "phone", "department_id")),
-                Patient.objects.count(),
-                list(CareTeamMembership.objects.filter(patient_id=world.patients["P1"]).values_list("pk", "staff_id")),
-                ClinicalNote.objects.count(),
-                list(StaffMember.objects.order_by("pk").values_list("pk", "role", "department_id", "is_active")),
-                list(Department.objects.order_by("pk").values_list("pk", "name", "code", "head_id")))
+        return (
+            list(
+                Patient.objects.filter(pk__in=world_ids(world, WORLD_PATIENTS))
+                .order_by("pk")
+                .values_list("pk", "mrn", "first_name", "last_name", "phone", "department_id")
+            ),
+            Patient.objects.count(),
+            list(CareTeamMembership.objects.filter(patient_id=world.patients["P1"]).values_list("pk", "staff_id")),
+            ClinicalNote.objects.count(),
+            list(StaffMember.objects.order_by("pk").values_list("pk", "role", "department_id", "is_active")),
+            list(Department.objects.order_by("pk").values_list("pk", "name", "code", "head_id")),
+        )
 
 
-@pytest.mark.parametrize("field, value", [
-    ("date_of_birth", "2020-02-30"), ("date_of_birth", "yesterday"), ("date_of_birth", "1980-01-02T10:00"),
-    ("date_of_birth", None), ("sex", "alien"), ("sex", ""), ("sex", None), ("mrn", ""), ("mrn", "x" * 33),
-    ("first_name", ""), ("email", "not-an-email"), ("department", 987654321), ("department", "abc"),
-    ("mrn", "nul\u0000byte"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("date_of_birth", "2020-02-30"),
+        ("date_of_birth", "yesterday"),
+        ("date_of_birth", "1980-01-02T10:00"),
+        ("date_of_birth", None),
+        ("sex", "alien"),
+        ("sex", ""),
+        ("sex", None),
+        ("mrn", ""),
+        ("mrn", "x" * 33),
+        ("first_name", ""),
+        ("email", "not-an-email"),
+        ("department", 987654321),
+        ("department", "abc"),
+        ("mrn", "nul\u0000byte"),
+    ],
+)
 def test_invalid_patient_fields_are_a_400_naming_the_field(world, field, value):
     admin = world.actors["admin"].api
     body = patient_body(**{field: value})
@@ -771,13 +905,14 @@ def test_duplicate_mrn_is_a_400(world):
     admin = world.actors["admin"].api
     body = assert_json_error(admin.post("/api/patients/", json=patient_body(mrn=world.mrns["P1"])), 400, "invalid")
     assert "mrn" in body["fields"]
-    body = assert_json_error(admin.patch(f"/api/patients/{world.patients['P2']}/",
-                                         json={"mrn": world.mrns["P1"]}), 400)
+    body = assert_json_error(admin.patch(f"/api/patients/{world.patients['P2']}/", json={"mrn": world.mrns["P1"]}), 400)
     assert "mrn" in body["fields"]
     # A patient keeps its own MRN on a full update.
     current = admin.get(f"/api/patients/{world.patients['P4']}/").json()
-    put = {k: current[k] for k in ("mrn", "first_name", "last_name", "date_of_birth", "sex", "phone", "email",
-                                   "address", "department")}
+    put = {
+        k: current[k]
+        for k in ("mrn", "first_name", "last_name", "date_of_birth", "sex", "phone", "email", "address", "department")
+    }
     assert admin.put(f"/api/patients/{world.patients['P4']}/", json=put).status_code == 200
     # An MRN of hospital B is free in hospital A: each hospital numbers its own records.
     created(admin.post("/api/patients/", json=patient_body(mrn=world.mrns["B_guessed"] + "-a")))
@@ -786,10 +921,14 @@ def test_duplicate_mrn_is_a_400(world):
 def test_bad_care_team_requests_are_a_400(world):
     admin = world.actors["admin"].api
     url = f"/api/patients/{world.patients['P1']}/care-team/"
-    for payload, field in [({}, "staff"), ({"staff": "abc"}, "staff"), ({"staff": 987654321}, "staff"),
-                           ({"staff": 99999999999999999999999}, "staff"),
-                           ({"staff": fresh_staff(world.hospital_a).pk, "role": "boss"}, "role"),
-                           ({"staff": world.actors["doctor_team"].staff.pk}, "staff")]:  # already on the team
+    for payload, field in [
+        ({}, "staff"),
+        ({"staff": "abc"}, "staff"),
+        ({"staff": 987654321}, "staff"),
+        ({"staff": 99999999999999999999999}, "staff"),
+        ({"staff": fresh_staff(world.hospital_a).pk, "role": "boss"}, "role"),
+        ({"staff": world.actors["doctor_team"].staff.pk}, "staff"),
+    ]:  # already on the team
         body = assert_json_error(admin.post(url, json=payload), 400)
         assert field in body.get("fields", {}), (payload, body)
 
@@ -799,12 +938,17 @@ def test_bad_note_requests(world):
     p1, p2 = world.patients["P1"], world.patients["P2"]
     note_on_p2 = created(admin.post(f"/api/patients/{p2}/notes/", json={"body": "P2's note."}))["id"]
     note_on_p1 = created(doctor.post(f"/api/patients/{p1}/notes/", json={"body": "P1's note."}))["id"]
-    for payload, field in [({}, "body"), ({"body": ""}, "body"), ({"body": "   \n "}, "body"),
-                           ({"body": None}, "body"), ({"body": "ok", "corrects": note_on_p2}, "corrects"),
-                           ({"body": "ok", "corrects": 987654321}, "corrects"),
-                           ({"body": "ok", "corrects": 99999999999999999999999}, "corrects"),
-                           ({"body": "ok", "corrects": "abc"}, "corrects"),
-                           ({"body": "nul\u0000"}, "body")]:
+    for payload, field in [
+        ({}, "body"),
+        ({"body": ""}, "body"),
+        ({"body": "   \n "}, "body"),
+        ({"body": None}, "body"),
+        ({"body": "ok", "corrects": note_on_p2}, "corrects"),
+        ({"body": "ok", "corrects": 987654321}, "corrects"),
+        ({"body": "ok", "corrects": 99999999999999999999999}, "corrects"),
+        ({"body": "ok", "corrects": "abc"}, "corrects"),
+        ({"body": "nul\u0000"}, "body"),
+    ]:
         body = assert_json_error(doctor.post(f"/api/patients/{p1}/notes/", json=payload), 400)
         assert field in body.get("fields", {}), (payload, body)
     # A note on a patient one can't view: 404, whatever the body.
@@ -821,6 +965,7 @@ def test_bad_note_requests(world):
 
 # 7. Notes are never edited: corrections are new notes.
 
+
 def test_a_correction_is_a_new_note_and_both_are_listed_oldest_first(world):
     admin = world.actors["admin"].api
     doctor = actor(world.server_url, world.hospital_a, "note-doctor", DOCTOR, first_name="Nora", last_name="Notes")
@@ -834,8 +979,9 @@ def test_a_correction_is_a_new_note_and_both_are_listed_oldest_first(world):
     assert first["author"] == doctor.staff.pk and first["author_name"] == "Nora Notes" and first["corrects"] is None
     second = created(nurse.api.post(url, json={"body": "Pulse 70."}))
     # The author is the caller, whatever the body says.
-    third = created(doctor.api.post(url, json={"body": "Correction: BP 130/80.", "corrects": first["id"],
-                                               "author": nurse.staff.pk}))
+    third = created(
+        doctor.api.post(url, json={"body": "Correction: BP 130/80.", "corrects": first["id"], "author": nurse.staff.pk})
+    )
     assert third["corrects"] == first["id"] and third["author"] == doctor.staff.pk
     # A nurse on the team may correct too, and a correction may be corrected.
     fourth = created(nurse.api.post(url, json={"body": "Correction of the correction.", "corrects": third["id"]}))
@@ -861,21 +1007,30 @@ def test_a_correction_is_a_new_note_and_both_are_listed_oldest_first(world):
 
 # 8. /api/me/permissions/ per role.
 
-NO_CAN = {"list_patients": False, "create_patients": False, "manage_care_teams": False,
-          "manage_departments": False, "manage_staff": False, "invite_staff": False}
+NO_CAN = {
+    "list_patients": False,
+    "create_patients": False,
+    "manage_care_teams": False,
+    "manage_departments": False,
+    "manage_staff": False,
+    "invite_staff": False,
+}
 
 
-@pytest.mark.parametrize("role, expected_role, admin, can", [
-    ("admin", "hospital_admin", True, dict.fromkeys(NO_CAN, True)),
-    ("doctor_team", "doctor", False, {**NO_CAN, "list_patients": True}),
-    ("nurse_team", "nurse", False, {**NO_CAN, "list_patients": True}),
-    ("head", "doctor", False, {**NO_CAN, "list_patients": True}),
-    ("rec_registrar", "receptionist", False, {**NO_CAN, "list_patients": True, "create_patients": True}),
-    ("rec_other", "receptionist", False, {**NO_CAN, "list_patients": True, "create_patients": True}),
-    ("doctor_other", "doctor", False, {**NO_CAN, "list_patients": True}),
-    ("nurse_other", "nurse", False, {**NO_CAN, "list_patients": True}),
-    ("no_role", None, False, NO_CAN),
-])
+@pytest.mark.parametrize(
+    "role, expected_role, admin, can",
+    [
+        ("admin", "hospital_admin", True, dict.fromkeys(NO_CAN, True)),
+        ("doctor_team", "doctor", False, {**NO_CAN, "list_patients": True}),
+        ("nurse_team", "nurse", False, {**NO_CAN, "list_patients": True}),
+        ("head", "doctor", False, {**NO_CAN, "list_patients": True}),
+        ("rec_registrar", "receptionist", False, {**NO_CAN, "list_patients": True, "create_patients": True}),
+        ("rec_other", "receptionist", False, {**NO_CAN, "list_patients": True, "create_patients": True}),
+        ("doctor_other", "doctor", False, {**NO_CAN, "list_patients": True}),
+        ("nurse_other", "nurse", False, {**NO_CAN, "list_patients": True}),
+        ("no_role", None, False, NO_CAN),
+    ],
+)
 def test_my_permissions(world, role, expected_role, admin, can):
     response = world.actors[role].api.get("/api/me/permissions/")
     assert response.status_code == 200, response.text
@@ -919,16 +1074,23 @@ def test_a_receptionist_heads_no_department(world):
     """A headship opens the department's clinical records: a receptionist is refused as head (issue 11, #3)."""
     admin = world.actors["admin"].api
     receptionist = actor(world.server_url, world.hospital_a, "rec-head", RECEPTIONIST)
-    response = admin.post("/api/departments/", json={"name": "Front", "code": f"front-{uuid.uuid4().hex[:8]}",
-                                                     "head": receptionist.staff.pk})
+    response = admin.post(
+        "/api/departments/",
+        json={"name": "Front", "code": f"front-{uuid.uuid4().hex[:8]}", "head": receptionist.staff.pk},
+    )
     assert assert_json_error(response, 400, "receptionist_not_clinical")["fields"] == {
-        "head": [response.json()["detail"]]}
-    department = created(admin.post("/api/departments/", json={"name": "Desk",
-                                                               "code": f"desk-{uuid.uuid4().hex[:8]}"}))["id"]
+        "head": [response.json()["detail"]]
+    }
+    department = created(
+        admin.post("/api/departments/", json={"name": "Desk", "code": f"desk-{uuid.uuid4().hex[:8]}"})
+    )["id"]
     patient = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
     created(admin.post(f"/api/patients/{patient}/notes/", json={"body": "Clinical."}))
-    assert_json_error(admin.patch(f"/api/departments/{department}/", json={"head": receptionist.staff.pk}), 400,
-                      "receptionist_not_clinical")
+    assert_json_error(
+        admin.patch(f"/api/departments/{department}/", json={"head": receptionist.staff.pk}),
+        400,
+        "receptionist_not_clinical",
+    )
     assert admin.get(f"/api/departments/{department}/").json()["head"] is None
     assert_json_error(receptionist.api.get(f"/api/patients/{patient}/notes/"), 404)
     assert ids_of(receptionist.api.get("/api/patients/?page_size=100")) == set()
@@ -938,14 +1100,18 @@ def test_a_department_head_does_not_become_a_receptionist(world):
     """Refused like a care-team member's change, until another head is named; then nothing clinical is left."""
     admin = world.actors["admin"].api
     head = actor(world.server_url, world.hospital_a, "head-to-desk", DOCTOR)
-    department = created(admin.post("/api/departments/", json={
-        "name": "Renal", "code": f"renal-{uuid.uuid4().hex[:8]}", "head": head.staff.pk}))["id"]
+    department = created(
+        admin.post(
+            "/api/departments/", json={"name": "Renal", "code": f"renal-{uuid.uuid4().hex[:8]}", "head": head.staff.pk}
+        )
+    )["id"]
     patient = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
     notes = f"/api/patients/{patient}/notes/"
     assert head.api.get(notes).status_code == 200
 
-    assert_json_error(admin.patch(f"/api/staff/{head.staff.pk}/", json={"role": "receptionist"}), 400,
-                      "heads_department")
+    assert_json_error(
+        admin.patch(f"/api/staff/{head.staff.pk}/", json={"role": "receptionist"}), 400, "heads_department"
+    )
     assert admin.get(f"/api/staff/{head.staff.pk}/").json()["role"] == DOCTOR
     assert head.api.get(f"/api/patients/{patient}/").json()["permissions"] == sorted([VIEW, CLINICAL])
 
@@ -960,8 +1126,12 @@ def test_a_receptionist_keeps_no_clinical_grant_from_an_earlier_role(world, mail
     """A deactivated head and care-team doctor re-invited as a receptionist: the role caps what old grants give."""
     admin = world.actors["admin"].api
     doctor = actor(world.server_url, world.hospital_a, "reinvited", DOCTOR)
-    department = created(admin.post("/api/departments/", json={
-        "name": "Burns", "code": f"burns-{uuid.uuid4().hex[:8]}", "head": doctor.staff.pk}))["id"]
+    department = created(
+        admin.post(
+            "/api/departments/",
+            json={"name": "Burns", "code": f"burns-{uuid.uuid4().hex[:8]}", "head": doctor.staff.pk},
+        )
+    )["id"]
     in_department = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
     on_team = created(admin.post("/api/patients/", json=patient_body()))["id"]
     created(admin.post(f"/api/patients/{on_team}/care-team/", json={"staff": doctor.staff.pk, "role": "attending"}))

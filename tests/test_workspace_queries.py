@@ -2,6 +2,7 @@
 
 Counted in-process (django.test.Client on this thread's connection), with the hospital's Host header.
 """
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -21,6 +22,7 @@ ROWS = 55
 def world(hospital_a):
     """55 patients on a doctor's care team, 55 notes, 55 staff, 55 departments, 55 invitations."""
     with tenant_context(hospital_a):
+
         def member(role):
             user = user_create_verified(hospital=hospital_a, email=unique_email(role), password=PASSWORD)
             return services.staff_member_create(user=user, role=role)
@@ -29,23 +31,30 @@ def world(hospital_a):
         department = services.department_create(name="Queries", code=unique_email("q")[:30].replace("@", "-"))
         patients = []
         for i in range(ROWS):
-            patient = services.patient_create(created_by=admin, mrn=f"Q{i}-{unique_email()[:12]}",
-                                              first_name="Query", last_name=f"Count{i}", date_of_birth="1970-01-01",
-                                              department=department)
+            patient = services.patient_create(
+                created_by=admin,
+                mrn=f"Q{i}-{unique_email()[:12]}",
+                first_name="Query",
+                last_name=f"Count{i}",
+                date_of_birth="1970-01-01",
+                department=department,
+            )
             services.care_team_add(patient=patient, staff=doctor, role="attending")
             patients.append(patient)
             member(StaffMember.Role.NURSE)
             services.department_create(name=f"D{i}", code=f"{department.code}-{i}"[:32])
             services.note_add(patient=patients[0], author=doctor, body=f"note {i}")
-            services.invitation_create(hospital=hospital_a, email=unique_email("qinv"), role="nurse",
-                                       invited_by=admin.user)
+            services.invitation_create(
+                hospital=hospital_a, email=unique_email("qinv"), role="nurse", invited_by=admin.user
+            )
     return {"admin": admin, "doctor": doctor, "patient": patients[0], "department": department}
 
 
 def count_queries(hospital, staff, path: str) -> int:
     client = Client(HTTP_HOST=hospital_host(hospital.slug))
-    token = client.post("/accounts/login/", {"email": staff.user.email, "password": PASSWORD},
-                        content_type="application/json").json()["access"]
+    token = client.post(
+        "/accounts/login/", {"email": staff.user.email, "password": PASSWORD}, content_type="application/json"
+    ).json()["access"]
     try:
         client.get(path, HTTP_AUTHORIZATION=f"Bearer {token}")  # warm the per-process caches (content types)
         with CaptureQueriesContext(connection) as queries:
@@ -56,16 +65,19 @@ def count_queries(hospital, staff, path: str) -> int:
     return len(queries)
 
 
-@pytest.mark.parametrize("who, path", [
-    ("doctor", "/api/patients/"),
-    ("admin", "/api/patients/"),
-    ("doctor", "/api/patients/?search=Query"),
-    ("doctor", "/api/patients/?department={department}"),
-    ("doctor", "/api/patients/{patient}/notes/"),
-    ("admin", "/api/staff/"),
-    ("admin", "/api/departments/"),
-    ("admin", "/api/invitations/"),
-])
+@pytest.mark.parametrize(
+    "who, path",
+    [
+        ("doctor", "/api/patients/"),
+        ("admin", "/api/patients/"),
+        ("doctor", "/api/patients/?search=Query"),
+        ("doctor", "/api/patients/?department={department}"),
+        ("doctor", "/api/patients/{patient}/notes/"),
+        ("admin", "/api/staff/"),
+        ("admin", "/api/departments/"),
+        ("admin", "/api/invitations/"),
+    ],
+)
 def test_list_query_count_does_not_depend_on_page_size(world, hospital_a, who, path):
     path = path.format(patient=world["patient"].pk, department=world["department"].pk)
     separator = "&" if "?" in path else "?"
@@ -81,6 +93,7 @@ def test_care_team_list_is_constant_too(world, hospital_a):
     with tenant_context(hospital_a):
         for _ in range(10):
             user = user_create_verified(hospital=hospital_a, email=unique_email("ct"), password=PASSWORD)
-            services.care_team_add(patient=patient, staff=services.staff_member_create(user=user, role="nurse"),
-                                   role="nurse")
+            services.care_team_add(
+                patient=patient, staff=services.staff_member_create(user=user, role="nurse"), role="nurse"
+            )
     assert count_queries(hospital_a, world["doctor"], f"/api/patients/{patient.pk}/care-team/") == before

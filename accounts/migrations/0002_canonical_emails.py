@@ -1,4 +1,5 @@
 """Every stored email in its canonical form (accounts/addresses.py), before 0003 makes it a rule."""
+
 from django.db import migrations
 
 from accounts.addresses import canonical_email

@@ -5,37 +5,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_canonical_emails'),
-        ('auth', '0012_alter_user_first_name_max_length'),
-        ('tenants', '0002_spareschema'),
+        ("accounts", "0002_canonical_emails"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("tenants", "0002_spareschema"),
     ]
 
     operations = [
         # allauth made a verified address unique platform-wide while ACCOUNT_UNIQUE_EMAIL was True;
         # now the same address may be verified at two hospitals (state never had it under False).
-        migrations.RunSQL("DROP INDEX IF EXISTS unique_verified_email",  # a partial unique index
-                          migrations.RunSQL.noop),
+        migrations.RunSQL(
+            "DROP INDEX IF EXISTS unique_verified_email",  # a partial unique index
+            migrations.RunSQL.noop,
+        ),
         migrations.RemoveConstraint(
-            model_name='user',
-            name='accounts_user_email_ci_unique',
+            model_name="user",
+            name="accounts_user_email_ci_unique",
         ),
         migrations.AlterField(
-            model_name='user',
-            name='email',
-            field=models.EmailField(max_length=254, verbose_name='email address'),
+            model_name="user",
+            name="email",
+            field=models.EmailField(max_length=254, verbose_name="email address"),
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.UniqueConstraint(condition=models.Q(('hospital__isnull', False)), fields=('hospital', 'email'), name='accounts_user_email_unique_per_hospital', violation_error_message='This email address has an account at this hospital.'),
+            model_name="user",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("hospital__isnull", False)),
+                fields=("hospital", "email"),
+                name="accounts_user_email_unique_per_hospital",
+                violation_error_message="This email address has an account at this hospital.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.UniqueConstraint(condition=models.Q(('hospital__isnull', True)), fields=('email',), name='accounts_user_email_unique_among_platform_staff', violation_error_message='This email address belongs to platform staff.'),
+            model_name="user",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("hospital__isnull", True)),
+                fields=("email",),
+                name="accounts_user_email_unique_among_platform_staff",
+                violation_error_message="This email address belongs to platform staff.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='user',
-            constraint=models.CheckConstraint(condition=models.Q(('email', django.db.models.functions.text.Lower('email')), ('email__regex', '^[!-~]+$')), name='accounts_user_email_canonical'),
+            model_name="user",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("email", django.db.models.functions.text.Lower("email")), ("email__regex", "^[!-~]+$")
+                ),
+                name="accounts_user_email_canonical",
+            ),
         ),
     ]

@@ -4,21 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_realm_accounts'),
+        ("accounts", "0003_realm_accounts"),
     ]
 
     operations = [
         # django-axes is gone (the budget replaces it): its tables, where an older deployment has them.
-        migrations.RunSQL("DROP TABLE IF EXISTS axes_accessattempt, axes_accessattemptexpiration, "
-                          "axes_accessfailurelog, axes_accesslog CASCADE", migrations.RunSQL.noop),
+        migrations.RunSQL(
+            "DROP TABLE IF EXISTS axes_accessattempt, axes_accessattemptexpiration, "
+            "axes_accessfailurelog, axes_accesslog CASCADE",
+            migrations.RunSQL.noop,
+        ),
         migrations.CreateModel(
-            name='LoginAttemptCounter',
+            name="LoginAttemptCounter",
             fields=[
-                ('key', models.CharField(max_length=300, primary_key=True, serialize=False)),
-                ('count', models.PositiveIntegerField()),
-                ('expires_at', models.DateTimeField(db_index=True)),
+                ("key", models.CharField(max_length=300, primary_key=True, serialize=False)),
+                ("count", models.PositiveIntegerField()),
+                ("expires_at", models.DateTimeField(db_index=True)),
             ],
         ),
     ]

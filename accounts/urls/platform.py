@@ -1,4 +1,5 @@
 """/accounts/ on the platform domain: sign-in for platform staff only (no signup, no reset)."""
+
 from dj_rest_auth import views as rest_auth
 from django.urls import path
 

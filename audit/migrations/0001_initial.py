@@ -5,29 +5,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('action', models.CharField(choices=[('login_succeeded', 'Login succeeded'), ('login_failed', 'Login failed'), ('logout', 'Logout'), ('refresh_token_reused', 'Rotated refresh token presented again'), ('password_changed', 'Password changed'), ('password_reset', 'Password reset'), ('invitation_sent', 'Invitation sent'), ('invitation_accepted', 'Invitation accepted'), ('invitation_revoked', 'Invitation revoked'), ('permission_granted', 'Access granted'), ('permission_revoked', 'Access revoked'), ('patient_viewed', 'Patient record viewed'), ('patient_changed', 'Patient record changed'), ('hospital_onboarded', 'Hospital onboarded'), ('hospital_suspended', 'Hospital suspended'), ('hospital_reactivated', 'Hospital reactivated')], db_index=True, max_length=32)),
-                ('actor_id', models.BigIntegerField(blank=True, db_index=True, null=True)),
-                ('actor_email', models.CharField(blank=True, max_length=254)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=500)),
-                ('target_type', models.CharField(blank=True, max_length=64)),
-                ('target_id', models.CharField(blank=True, max_length=64)),
-                ('detail', models.JSONField(blank=True, default=dict)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("login_succeeded", "Login succeeded"),
+                            ("login_failed", "Login failed"),
+                            ("logout", "Logout"),
+                            ("refresh_token_reused", "Rotated refresh token presented again"),
+                            ("password_changed", "Password changed"),
+                            ("password_reset", "Password reset"),
+                            ("invitation_sent", "Invitation sent"),
+                            ("invitation_accepted", "Invitation accepted"),
+                            ("invitation_revoked", "Invitation revoked"),
+                            ("permission_granted", "Access granted"),
+                            ("permission_revoked", "Access revoked"),
+                            ("patient_viewed", "Patient record viewed"),
+                            ("patient_changed", "Patient record changed"),
+                            ("hospital_onboarded", "Hospital onboarded"),
+                            ("hospital_suspended", "Hospital suspended"),
+                            ("hospital_reactivated", "Hospital reactivated"),
+                        ],
+                        db_index=True,
+                        max_length=32,
+                    ),
+                ),
+                ("actor_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
+                ("actor_email", models.CharField(blank=True, max_length=254)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=500)),
+                ("target_type", models.CharField(blank=True, max_length=64)),
+                ("target_id", models.CharField(blank=True, max_length=64)),
+                ("detail", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
     ]

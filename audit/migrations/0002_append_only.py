@@ -1,4 +1,5 @@
 """The database itself refuses to change or delete audit events, whatever the application does."""
+
 from django.db import migrations
 
 FORBID = """

@@ -1,4 +1,5 @@
 """Settings shared by every environment. Per-deploy values come from `config.env.env`."""
+
 from datetime import timedelta
 
 from django_guid.integrations import CeleryIntegration
@@ -212,8 +213,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PUBLIC": True,
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
-                             "core.openapi.postprocess_schema"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.postprocess_schema"],
     "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "hospitals.models.StaffMember.Role"},
     # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -323,7 +323,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "accounts-login-counters-purge": {"task": "accounts.tasks.login_counters_purge_task", "schedule": 3600.0},
     "accounts-registrations-expired-purge": {
-        "task": "accounts.tasks.registrations_expired_purge_task", "schedule": 86400.0,
+        "task": "accounts.tasks.registrations_expired_purge_task",
+        "schedule": 86400.0,
     },
 }
 # Retries of a failed SMTP send: base * 2**attempt seconds, capped.
@@ -380,12 +381,18 @@ LOGGING = {
     },
     "formatters": {
         "json": {"()": "config.logs.JsonFormatter"},
-        "text": {"()": "config.logs.TextFormatter",
-                 "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "text": {
+            "()": "config.logs.TextFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": LOG_FORMAT,
-                    "filters": ["request_id", "redact"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

@@ -1,4 +1,5 @@
 """Local development: `make run` (gunicorn) and `make dev` (runserver). Plain HTTP on *.localhost."""
+
 from config.env import env
 
 env.ENVIRON.setdefault("DJANGO_SECRET_KEY", "local-dev-only-not-secret-0123456789abcdef0123456789")

@@ -3,6 +3,7 @@
 docker/.env.example lists every variable; `manage.py check --deploy` passes
 with no warning (tests/test_deploy.py).
 """
+
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import BASE_DIR, env
@@ -21,8 +22,7 @@ REQUIRED = (
 _missing = [name for name in REQUIRED if not env.str(name, default="").strip()]
 if _missing:
     raise ImproperlyConfigured(
-        f"Production settings need these environment variables: {', '.join(_missing)} "
-        "(see docker/.env.example)."
+        f"Production settings need these environment variables: {', '.join(_missing)} (see docker/.env.example)."
     )
 
 from config.settings.base import *  # noqa: E402,F403

@@ -1,4 +1,5 @@
 """Tests: real PostgreSQL, real HTTP, real SMTP sink; only speed is traded."""
+
 import os
 
 from config.env import env

@@ -5,33 +5,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('tenants', '0001_initial'),
+        ("tenants", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Email',
+            name="Email",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('verify_email', 'Email verification'), ('password_reset', 'Password reset'), ('password_changed', 'Password changed notice'), ('invitation', 'Staff invitation'), ('account_exists', 'Account already exists')], max_length=32)),
-                ('to', models.EmailField(max_length=254)),
-                ('context', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent')], default='pending', max_length=16)),
-                ('message_id', models.CharField(max_length=255, unique=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('next_attempt_at', models.DateTimeField(help_text='When the sweep queues it again if still pending.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('hospital', models.ForeignKey(blank=True, help_text='Empty: a platform email.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='tenants.hospital')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("verify_email", "Email verification"),
+                            ("password_reset", "Password reset"),
+                            ("password_changed", "Password changed notice"),
+                            ("invitation", "Staff invitation"),
+                            ("account_exists", "Account already exists"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("to", models.EmailField(max_length=254)),
+                ("context", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("sent", "Sent")], default="pending", max_length=16
+                    ),
+                ),
+                ("message_id", models.CharField(max_length=255, unique=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("next_attempt_at", models.DateTimeField(help_text="When the sweep queues it again if still pending.")),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "hospital",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty: a platform email.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="tenants.hospital",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
-                'indexes': [models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='emails_email_due_idx')],
+                "ordering": ["-created"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("status", "pending")),
+                        fields=["next_attempt_at"],
+                        name="emails_email_due_idx",
+                    )
+                ],
             },
         ),
     ]

@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('hospitals', '0003_department_staffmember_department_patient_and_more'),
+        ("hospitals", "0003_department_staffmember_department_patient_and_more"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='patient',
-            name='registered_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='registered_patients', to='hospitals.staffmember'),
+            model_name="patient",
+            name="registered_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="registered_patients",
+                to="hospitals.staffmember",
+            ),
         ),
     ]

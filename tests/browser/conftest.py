@@ -1,5 +1,6 @@
 """Headless Chromium (Debian's `chromium` package, installed by scripts/install-browser.sh) driven by
 Playwright, for the tests marked `browser` (`make browser-test`)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -1,4 +1,5 @@
 """Platform staff run hospitals from the Django admin in a real browser: log in, onboard, suspend, reactivate."""
+
 import re
 import uuid
 
@@ -22,7 +23,8 @@ def run_action(page, row, action: str) -> None:
 
 
 def test_platform_staff_onboard_suspend_and_reactivate_a_hospital_in_the_admin(
-        server_url, platform_user, mail_sink, screenshots, browser_page):
+    server_url, platform_user, mail_sink, screenshots, browser_page
+):
     slug, admin_email = f"browser-{uuid.uuid4().hex[:8]}", unique_email("chief")
     host = hospital_host(slug)
     port = server_url.rsplit(":", 1)[1]
@@ -78,5 +80,7 @@ def test_platform_staff_onboard_suspend_and_reactivate_a_hospital_in_the_admin(
     hospital = Hospital.objects.get(slug=slug)
     events = AuditEvent.objects.filter(target_type="tenants.hospital", target_id=str(hospital.pk))
     assert sorted(events.values_list("action", "actor_email")) == [
-        ("hospital_onboarded", platform_user.email), ("hospital_reactivated", platform_user.email),
-        ("hospital_suspended", platform_user.email)]
+        ("hospital_onboarded", platform_user.email),
+        ("hospital_reactivated", platform_user.email),
+        ("hospital_suspended", platform_user.email),
+    ]

@@ -6,6 +6,7 @@ behind and need no unique names. Passwords use a cheap hasher here (the HTTP
 tier keeps Argon2). Tests enter a hospital with `in_hospital`, as code outside
 a request does.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -49,6 +50,7 @@ def in_hospital(hospital_a):
 
 def make_staff(hospital, role: str = StaffMember.Role.NURSE, email: str | None = None) -> StaffMember:
     """A verified account of `hospital` with `role` (call inside its schema)."""
-    user = user_create_verified(hospital=hospital, email=email or f"staff{next(_numbers)}@fast.example",
-                                password="fast-tier-password-1")
+    user = user_create_verified(
+        hospital=hospital, email=email or f"staff{next(_numbers)}@fast.example", password="fast-tier-password-1"
+    )
     return staff_member_create(user=user, role=role)

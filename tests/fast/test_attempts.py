@@ -1,4 +1,5 @@
 """The login attempt budget as a service (accounts/attempts.py): reserve, refund, refuse, expire."""
+
 from datetime import timedelta
 
 import pytest
@@ -25,14 +26,18 @@ def test_the_budget_refuses_past_the_limit_with_the_time_left(in_hospital, setti
         attempt_reserve(request_from(), "ann@example.org")
     assert 0 < refused.value.wait <= settings.LOGIN_LOCKOUT_COOLOFF.total_seconds()
     # The refused attempt took nothing: the counts stay at the limit.
-    assert set(LoginAttemptCounter.objects.filter(key__contains="ann@example.org")
-               .values_list("count", flat=True)) == {settings.LOGIN_FAILURE_LIMIT}
+    assert set(LoginAttemptCounter.objects.filter(key__contains="ann@example.org").values_list("count", flat=True)) == {
+        settings.LOGIN_FAILURE_LIMIT
+    }
 
 
-def test_every_spelling_spends_the_same_budget_and_another_hospital_has_its_own(in_hospital, hospital_b,
-                                                                                settings):
-    spellings = ["Ann@Example.org", "ann@example.org", "an\u00f1@example.org".replace("\u00f1", "n"),
-                 "ANN\uff20EXAMPLE.ORG"]
+def test_every_spelling_spends_the_same_budget_and_another_hospital_has_its_own(in_hospital, hospital_b, settings):
+    spellings = [
+        "Ann@Example.org",
+        "ann@example.org",
+        "an\u00f1@example.org".replace("\u00f1", "n"),
+        "ANN\uff20EXAMPLE.ORG",
+    ]
     for i in range(settings.LOGIN_FAILURE_LIMIT):
         attempt_reserve(request_from(), spellings[i % len(spellings)])
     with pytest.raises(AccountLocked):
@@ -44,11 +49,9 @@ def test_every_spelling_spends_the_same_budget_and_another_hospital_has_its_own(
 def test_a_refund_gives_the_attempt_back_and_clears_this_address(in_hospital, settings):
     spend("ben@example.org", settings.LOGIN_FAILURE_LIMIT - 1)
     attempt_reserve(request_from(), "ben@example.org").refund()  # the right password
-    counts = dict(LoginAttemptCounter.objects.filter(key__contains="ben@example.org")
-                  .values_list("key", "count"))
+    counts = dict(LoginAttemptCounter.objects.filter(key__contains="ben@example.org").values_list("key", "count"))
     assert [count for key, count in counts.items() if key.startswith("account-address:")] == []
-    assert [count for key, count in counts.items() if key.startswith("account:")] == \
-        [settings.LOGIN_FAILURE_LIMIT - 1]
+    assert [count for key, count in counts.items() if key.startswith("account:")] == [settings.LOGIN_FAILURE_LIMIT - 1]
 
 
 def test_a_spent_address_budget_takes_nothing_from_the_accounts(in_hospital, settings):
@@ -65,10 +68,12 @@ def test_an_ended_window_starts_again_at_one_and_the_purge_removes_it(in_hospita
     spend("cy@example.org", settings.LOGIN_FAILURE_LIMIT)
     LoginAttemptCounter.objects.filter(key__contains="cy@example.org").update(expires_at=timezone.now())
     attempt_reserve(request_from(), "cy@example.org")
-    assert set(LoginAttemptCounter.objects.filter(key__contains="cy@example.org")
-               .values_list("count", flat=True)) == {1}
+    assert set(LoginAttemptCounter.objects.filter(key__contains="cy@example.org").values_list("count", flat=True)) == {
+        1
+    }
     LoginAttemptCounter.objects.filter(key__contains="cy@example.org").update(
-        expires_at=timezone.now() - timedelta(seconds=1))
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert counters_purge() >= 2
     assert not LoginAttemptCounter.objects.filter(key__contains="cy@example.org").exists()
 

@@ -1,4 +1,5 @@
 """Who may see a patient (hospitals/permissions.py, hospitals/selectors.py): roles and guardian grants."""
+
 import datetime
 
 from hospitals import permissions as perms
@@ -8,8 +9,14 @@ from tests.fast.conftest import make_staff
 
 
 def patient(registered_by, mrn: str, **fields):
-    return services.patient_create(created_by=registered_by, mrn=mrn, first_name="Pat", last_name=mrn,
-                                   date_of_birth=datetime.date(1980, 1, 1), **fields)
+    return services.patient_create(
+        created_by=registered_by,
+        mrn=mrn,
+        first_name="Pat",
+        last_name=mrn,
+        date_of_birth=datetime.date(1980, 1, 1),
+        **fields,
+    )
 
 
 def test_a_care_team_grants_view_and_notes_and_a_doctor_may_change(in_hospital):

@@ -1,4 +1,5 @@
 """Account and staff services, called directly as views, tasks and commands call them."""
+
 from datetime import timedelta
 
 import pytest
@@ -23,8 +24,9 @@ User = get_user_model()
 
 
 def register(hospital, email: str) -> User | None:
-    return user_register(request=RequestFactory().post("/"), hospital=hospital, email=email,
-                         password="squatter-Passw0rd-1")
+    return user_register(
+        request=RequestFactory().post("/"), hospital=hospital, email=email, password="squatter-Passw0rd-1"
+    )
 
 
 def test_one_address_is_two_accounts_at_two_hospitals(in_hospital, hospital_b):
@@ -44,8 +46,10 @@ def test_platform_staff_are_a_realm_of_their_own(in_hospital):
 
 def test_a_registration_is_nothing_but_a_registration_until_verified(in_hospital):
     user = register(in_hospital, "squat@example.org")
-    assert user is not None and registration_unclaimed_release(hospital=in_hospital, email=user.email,
-                                                                expired_only=True) is False
+    assert (
+        user is not None
+        and registration_unclaimed_release(hospital=in_hospital, email=user.email, expired_only=True) is False
+    )
     assert registration_unclaimed_release(hospital=in_hospital, email=user.email, expired_only=False) is True
     assert not User.objects.filter(pk=user.pk).exists()
 
@@ -67,8 +71,9 @@ def test_the_daily_purge_frees_expired_registrations_only(in_hospital):
 
 def test_an_invitation_takes_over_an_unverified_registration(in_hospital):
     squatter = register(in_hospital, "wanted@example.org")
-    invitation = services.invitation_create(hospital=in_hospital, email="Wanted@example.org",
-                                            role=StaffMember.Role.NURSE)
+    invitation = services.invitation_create(
+        hospital=in_hospital, email="Wanted@example.org", role=StaffMember.Role.NURSE
+    )
     assert invitation.email == "wanted@example.org"
     pending = User.objects.get(email="wanted@example.org", hospital=in_hospital)
     assert pending.pk != squatter.pk and not pending.is_active and not pending.has_usable_password()

@@ -13,20 +13,25 @@ class Command(BaseCommand):
         parser.add_argument("--admin-email", required=True)
         parser.add_argument("--admin-first-name", default="")
         parser.add_argument("--admin-last-name", default="")
-        parser.add_argument("--admin-password", default=None,
-                            help="Local demo data only: skip the invitation and set this password.")
+        parser.add_argument(
+            "--admin-password", default=None, help="Local demo data only: skip the invitation and set this password."
+        )
 
     def handle(self, *args, **options):
         try:
             hospital = hospital_create(
-                name=options["name"], slug=options["slug"], admin_email=options["admin_email"],
-                admin_first_name=options["admin_first_name"], admin_last_name=options["admin_last_name"],
+                name=options["name"],
+                slug=options["slug"],
+                admin_email=options["admin_email"],
+                admin_first_name=options["admin_first_name"],
+                admin_last_name=options["admin_last_name"],
                 admin_password=options["admin_password"],
             )
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         host = hospital_host(hospital.slug)
-        self.stdout.write(self.style.SUCCESS(
-            f"Created {hospital.name}: schema {hospital.schema_name}, served on {host}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created {hospital.name}: schema {hospital.schema_name}, served on {host}.")
+        )
         if options["admin_password"] is None:
             self.stdout.write(f"{options['admin_email']} was emailed an invitation to {host}.")

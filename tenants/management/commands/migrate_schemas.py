@@ -9,6 +9,7 @@ Django takes a command from the first app in INSTALLED_APPS that has one, so
 this one is `manage.py migrate_schemas` only while "tenants" comes before
 "django_tenants" in SHARED_APPS.
 """
+
 from django.db import connections
 from django_tenants.management.commands.migrate_schemas import GET_EXECUTOR_FUNCTION, MigrateSchemasCommand
 from django_tenants.utils import get_public_schema_name, quote_schema_name

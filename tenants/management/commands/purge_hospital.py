@@ -6,13 +6,20 @@ from tenants.services import hospital_purge
 
 
 class Command(BaseCommand):
-    help = ("Deletes a suspended hospital for good: its schema with all its records, its accounts and domains. "
-            "There is no undo, and no API does this.")
+    help = (
+        "Deletes a suspended hospital for good: its schema with all its records, its accounts and domains. "
+        "There is no undo, and no API does this."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
-        parser.add_argument("--noinput", "--no-input", action="store_false", dest="interactive",
-                            help="Do not ask for confirmation (for scripts that already asked).")
+        parser.add_argument(
+            "--noinput",
+            "--no-input",
+            action="store_false",
+            dest="interactive",
+            help="Do not ask for confirmation (for scripts that already asked).",
+        )
 
     def handle(self, *args, slug, interactive, **options):
         hospital = Hospital.objects.filter(slug=slug).first()

@@ -5,13 +5,19 @@ from tenants.provisioning import DEFAULT_POOL_SIZE, spare_pool_refill
 
 
 class Command(BaseCommand):
-    help = ("Creates spare schemas (migrated ahead of time, claimed by onboarding) until the pool is full; "
-            "migrates or drops stale ones.")
+    help = (
+        "Creates spare schemas (migrated ahead of time, claimed by onboarding) until the pool is full; "
+        "migrates or drops stale ones."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--size", type=int, default=None,
-                            help="Spares to keep (default: SPARE_SCHEMA_POOL_SIZE, "
-                                 f"now {getattr(settings, 'SPARE_SCHEMA_POOL_SIZE', DEFAULT_POOL_SIZE)}).")
+        parser.add_argument(
+            "--size",
+            type=int,
+            default=None,
+            help="Spares to keep (default: SPARE_SCHEMA_POOL_SIZE, "
+            f"now {getattr(settings, 'SPARE_SCHEMA_POOL_SIZE', DEFAULT_POOL_SIZE)}).",
+        )
 
     def handle(self, *args, **options):
         if options["size"] is not None and options["size"] < 0:
