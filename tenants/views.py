@@ -6,7 +6,7 @@ from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import IsTenantMember
+from accounts.permissions import IsPlatformStaff
 from accounts.serializers import CanonicalEmailField
 from tenants import selectors, services
 from tenants.models import SLUG_MAX_LENGTH, Hospital
@@ -35,7 +35,7 @@ class HospitalOnboardSerializer(serializers.Serializer):
 class HospitalListCreateView(ListCreateAPIView):
     """GET: hospitals, paginated, ?search= on name and slug. POST: onboard one (its admin is invited)."""
 
-    permission_classes = [IsTenantMember]  # on the platform domain: platform staff
+    permission_classes = [IsPlatformStaff]
     serializer_class = HospitalSerializer
     filter_backends = [filters.SearchFilter]
     search_fields = ["name", "slug"]
@@ -53,7 +53,7 @@ class HospitalListCreateView(ListCreateAPIView):
 class HospitalDetailView(RetrieveUpdateAPIView):
     """GET a hospital; PATCH/PUT its name."""
 
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsPlatformStaff]
     serializer_class = HospitalSerializer
     lookup_field = "slug"
 
@@ -73,14 +73,14 @@ def _hospital(slug: str) -> Hospital:
 class HospitalSuspendView(APIView):
     """POST: the hospital's subdomain stops answering (403) until reactivated; nothing is deleted."""
 
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsPlatformStaff]
 
     def post(self, request, slug: str):
         return Response(HospitalSerializer(services.hospital_suspend(hospital=_hospital(slug))).data)
 
 
 class HospitalReactivateView(APIView):
-    permission_classes = [IsTenantMember]
+    permission_classes = [IsPlatformStaff]
 
     def post(self, request, slug: str):
         return Response(HospitalSerializer(services.hospital_reactivate(hospital=_hospital(slug))).data)

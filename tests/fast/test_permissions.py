@@ -2,9 +2,15 @@
 
 import datetime
 
+from django.test import RequestFactory
+
+from accounts.models import User
+from accounts.permissions import IsPlatformStaff
+from accounts.services import user_create_verified
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import StaffMember
+from tenants.models import Hospital
 from tests.fast.conftest import make_staff
 
 
@@ -55,3 +61,18 @@ def test_an_admin_sees_everything_and_nobody_else_does_by_default(in_hospital):
     records = [patient(admin, f"MRN-AD-{i}") for i in range(3)]
     assert set(selectors.patient_list(staff=admin)) >= set(records)
     assert list(selectors.patient_list(staff=make_staff(in_hospital))) == []
+
+
+def test_platform_staff_only_on_the_platform_domain(hospital_a):
+    platform = Hospital.objects.get(schema_name="public")
+    staff = User.objects.create_superuser("ops@fast.example", "ops-Passw0rd-long")
+    member = user_create_verified(hospital=hospital_a, email="member@fast.example", password="m-Passw0rd-long")
+
+    def allowed(user, tenant) -> bool:
+        request = RequestFactory().get("/api/platform/hospitals/")
+        request.user, request.tenant = user, tenant
+        return IsPlatformStaff().has_permission(request, None)
+
+    assert allowed(staff, platform)
+    assert not allowed(staff, hospital_a)  # platform staff have no say inside a hospital
+    assert not allowed(member, platform) and not allowed(member, hospital_a)
