@@ -131,7 +131,13 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
         user.save()
         # The link reached this mailbox: the address is verified.
         EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
-        StaffMember.objects.update_or_create(user=user, defaults={"role": invitation.role, "is_active": True})
+        # A former member invited back: its role changes as any role change does, grants moving with it
+        # (and refused, like there, while it heads a department or sits on care teams it could not keep).
+        staff = StaffMember.objects.filter(user=user).first()
+        if staff is None:
+            StaffMember.objects.create(user=user, role=invitation.role)
+        else:
+            staff_member_update(staff=staff, role=invitation.role, is_active=True)
         invitation.accepted_at = timezone.now()
         invitation.save(update_fields=["accepted_at"])
         audit_record(

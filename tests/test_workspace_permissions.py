@@ -1123,7 +1123,12 @@ def test_a_department_head_does_not_become_a_receptionist(world):
 
 
 def test_a_receptionist_keeps_no_clinical_grant_from_an_earlier_role(world, mail_sink):
-    """A deactivated head and care-team doctor re-invited as a receptionist: the role caps what old grants give."""
+    """A deactivated head and care-team doctor re-invited as a receptionist.
+
+    Accepting changes the role as any role change does: refused while the account heads a department or sits
+    on a care team; once the admin has moved those, the receptionist gets no clinical access (and the role
+    caps what any old grant gives).
+    """
     admin = world.actors["admin"].api
     doctor = actor(world.server_url, world.hospital_a, "reinvited", DOCTOR)
     department = created(
@@ -1134,7 +1139,9 @@ def test_a_receptionist_keeps_no_clinical_grant_from_an_earlier_role(world, mail
     )["id"]
     in_department = created(admin.post("/api/patients/", json=patient_body(department=department)))["id"]
     on_team = created(admin.post("/api/patients/", json=patient_body()))["id"]
-    created(admin.post(f"/api/patients/{on_team}/care-team/", json={"staff": doctor.staff.pk, "role": "attending"}))
+    membership = created(
+        admin.post(f"/api/patients/{on_team}/care-team/", json={"staff": doctor.staff.pk, "role": "attending"})
+    )["id"]
 
     doctor.user.is_active = False  # the platform deactivates the account (Django admin)...
     doctor.user.save(update_fields=["is_active"])
@@ -1142,6 +1149,12 @@ def test_a_receptionist_keeps_no_clinical_grant_from_an_earlier_role(world, mail
     mail = mail_sink.wait_for(doctor.user.email)[-1]
     token = link_in(mail, r"/accounts/invitations/accept/([^/\s]+)/").group(1)
     again = Api(world.server_url, hospital_host(world.hospital_a.slug))
+    refused = again.post("/accounts/invitations/accept/", json={"token": token, "password": PASSWORD})
+    assert refused.status_code == 400 and refused.json()["code"] == "on_care_teams", refused.text
+    assert admin.delete(f"/api/patients/{on_team}/care-team/{membership}/").status_code == 204
+    refused = again.post("/accounts/invitations/accept/", json={"token": token, "password": PASSWORD})
+    assert refused.status_code == 400 and refused.json()["code"] == "heads_department", refused.text
+    assert admin.patch(f"/api/departments/{department}/", json={"head": None}).status_code == 200
     assert again.post("/accounts/invitations/accept/", json={"token": token, "password": PASSWORD}).status_code == 200
     assert again.get("/api/me/permissions/").json()["role"] == RECEPTIONIST
 
