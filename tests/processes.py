@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import requests
@@ -46,9 +47,12 @@ class _Process:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def start(self) -> None:
+    def spawn(self) -> None:
         with self.log.open("a") as log:
             self.process = spawn(self.command(), group=False, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
+    def start(self) -> None:
+        self.spawn()
         try:
             wait_until(self._ready, READY_TIMEOUT, lambda: f"the {self.name} did not come up:\n{self.log.read_text()}")
         except BaseException:
@@ -80,6 +84,30 @@ class CeleryWorker(_Process):
 
     def ready(self) -> bool:
         return " ready." in self.log.read_text()
+
+    def start(self) -> None:
+        super().start()
+        self.stopping = threading.Event()
+        self.supervisor = threading.Thread(target=self._supervise, name="celery-supervisor", daemon=True)
+        self.supervisor.start()
+
+    def _supervise(self) -> None:
+        """Starts the worker again if it dies, as compose's `restart: unless-stopped` does in production.
+
+        kombu's Redis transport can crash a worker that is closing its connection after the broker went away
+        ("'NoneType' object has no attribute 'hostname'"); a new one reconnects, and the outbox sweep sends
+        whatever the dead one had not. The restart is written into the log, where a test can see it.
+        """
+        while not self.stopping.wait(0.5):
+            if self.process.poll() is not None:
+                with self.log.open("a") as log:
+                    log.write(f"--- the worker exited with {self.process.returncode}; starting it again ---\n")
+                self.spawn()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.supervisor.join()
+        super().stop()
 
 
 class WebServer(_Process):
