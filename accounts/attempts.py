@@ -95,8 +95,8 @@ class AddressThrottled(LoginRefused):
         return f"Too many failed logins from this address. Try again in {minutes} minute(s)."
 
 
-def _account(request, email: str) -> str:
-    """ "<schema>:<canonical email>", or a digest of what was typed if it is no address at all."""
+def _account(email: str) -> str:
+    """`<schema>:<canonical email>`, or a digest of what was typed if it is no address at all."""
     schema = current_schema_name()
     canonical = canonical_email_or_none(email)
     if canonical is None:
@@ -106,7 +106,7 @@ def _account(request, email: str) -> str:
 
 def budgets(request, email: str) -> list[Budget]:
     now = timezone.now()
-    account, address = _account(request, email), client_ip(request)
+    account, address = _account(email), client_ip(request)
     cooloff = settings.LOGIN_LOCKOUT_COOLOFF
     found = [
         Budget(f"account-address:{account}|{address}", settings.LOGIN_FAILURE_LIMIT, now + cooloff, AccountLocked),

@@ -54,14 +54,13 @@ def invitation_create(
         raise ServiceError(str(exc), code="email_invalid", field="email") from exc
     if role not in StaffMember.Role.values:
         raise ServiceError(f"Unknown role {role!r}.", code="role_invalid", field="role")
-    registration_unclaimed_release(hospital=hospital, email=email, expired_only=False)
-    existing = User.objects.filter(email=email, hospital=hospital).first()
-    if existing and existing.is_active:
-        raise ServiceError("This email address already has an account here.", code="email_taken", field="email")
-
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic():
+        registration_unclaimed_release(hospital=hospital, email=email, expired_only=False)
+        existing = User.objects.filter(email=email, hospital=hospital).first()
+        if existing and existing.is_active:
+            raise ServiceError("This email address already has an account here.", code="email_taken", field="email")
         if existing is None:
             User.objects.create_user(
                 email, None, hospital=hospital, is_active=False, first_name=first_name, last_name=last_name
