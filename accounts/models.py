@@ -159,3 +159,22 @@ class LoginAttemptCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class RefreshTokenFamily(models.Model):
+    """The login (token family) a refresh token descends from, written when the token is issued.
+
+    Revoking a family is then one query, instead of decoding every outstanding
+    token of the user; the row goes with its token (simplejwt's flushexpiredtokens).
+    """
+
+    outstanding = models.OneToOneField(
+        "token_blacklist.OutstandingToken", on_delete=models.CASCADE, primary_key=True, related_name="family"
+    )
+    family = models.CharField(max_length=32, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "refresh token families"
+
+    def __str__(self) -> str:
+        return f"{self.outstanding_id}: {self.family}"

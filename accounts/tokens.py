@@ -13,6 +13,7 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
+from accounts.models import RefreshTokenFamily
 from audit.models import AuditEvent
 from audit.services import audit_record
 from core.tenancy import HOSPITAL_CLAIM, token_belongs_here
@@ -34,12 +35,20 @@ class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
 
     @classmethod
     def get_token(cls, user):
-        token = super().get_token(user)
+        token = super().get_token(user)  # simplejwt records it as outstanding
         token[HOSPITAL_CLAIM] = user.hospital_id
         # One family per login: rotation keeps it, so a rotated-away token
         # presented again can take its whole family down (theft detection).
         token[FAMILY_CLAIM] = uuid.uuid4().hex
+        refresh_token_family_record(jti=token["jti"], family=token[FAMILY_CLAIM])
         return token
+
+
+def refresh_token_family_record(*, jti: str, family: str) -> None:
+    """Notes which family the outstanding refresh token `jti` belongs to (at login and at each rotation)."""
+    outstanding = OutstandingToken.objects.filter(jti=jti).values_list("pk", flat=True).first()
+    if outstanding is not None:
+        RefreshTokenFamily.objects.get_or_create(outstanding_id=outstanding, defaults={"family": family})
 
 
 def refresh_token_from(request) -> tuple[object, bool]:
@@ -86,7 +95,12 @@ class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
 
     def validate(self, attrs):
         refresh_token_here(self.extract_refresh_token(), self.context["request"])
-        return super().validate(attrs)
+        data = super().validate(attrs)
+        if data.get("refresh"):  # rotated: the new token, just minted and outstanding, joins its family
+            claims = jwt.decode(data["refresh"], options={"verify_signature": False})
+            if claims.get(FAMILY_CLAIM):
+                refresh_token_family_record(jti=claims["jti"], family=claims[FAMILY_CLAIM])
+        return data
 
 
 def refresh_token_reuse_revoke(*, raw: str, elsewhere: bool = False) -> bool:
@@ -128,18 +142,14 @@ def _home_schema(token) -> str | None:
 
 def refresh_tokens_revoke(*, user_id: int, family: str | None = None) -> int:
     """Blacklists the user's live refresh tokens (only `family`'s, if given); returns how many."""
-    revoked = 0
     live = OutstandingToken.objects.filter(
         user_id=user_id, blacklistedtoken__isnull=True, expires_at__gt=timezone.now()
     )
-    for outstanding in live:
-        if family is not None:
-            claims = jwt.decode(outstanding.token, options={"verify_signature": False})
-            if claims.get(FAMILY_CLAIM) != family:
-                continue
-        BlacklistedToken.objects.get_or_create(token=outstanding)
-        revoked += 1
-    return revoked
+    if family is not None:
+        live = live.filter(family__family=family)
+    ids = list(live.values_list("pk", flat=True))
+    BlacklistedToken.objects.bulk_create([BlacklistedToken(token_id=pk) for pk in ids], ignore_conflicts=True)
+    return len(ids)
 
 
 class HospitalTokenVerifySerializer(TokenVerifySerializer):

@@ -1,12 +1,18 @@
 """Token hardening: stolen refresh tokens, password changes and deactivation end sessions at once."""
 
+import jwt
 import pytest
 from django_tenants.utils import tenant_context
 
+from accounts.models import RefreshTokenFamily
 from audit.models import AuditEvent
 from tests.support import PASSWORD, link_in
 
 NEW_PASSWORD = "Brand-new-pass-77"
+
+
+def jwt_id(raw: str) -> str:
+    return jwt.decode(raw, options={"verify_signature": False})["jti"]
 
 
 def refresh(api, token=None):
@@ -20,6 +26,13 @@ def test_reusing_a_rotated_refresh_token_revokes_its_whole_family(api_for, hospi
     stolen = laptop.cookie("hospital-refresh")
     assert refresh(laptop).status_code == 200  # rotates: the laptop now holds a newer token
     newer = laptop.cookie("hospital-refresh")
+
+    # Each refresh token's family is recorded when it is issued (revocation reads it, decoding nothing).
+    families = {
+        raw: RefreshTokenFamily.objects.get(outstanding__jti=jwt_id(raw)).family
+        for raw in (stolen, newer, phone.cookie("hospital-refresh"))
+    }
+    assert families[stolen] == families[newer] != families[phone.cookie("hospital-refresh")]
 
     response = refresh(api_for(hospital_a), stolen)  # the thief (or a confused client) replays the old one
     assert response.status_code == 401
