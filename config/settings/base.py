@@ -358,7 +358,7 @@ THROTTLE_RATES = {
     "invitation_accept": env.str("THROTTLE_INVITATION_ACCEPT_RATE", default="20/hour"),
     "email": env.str("THROTTLE_EMAIL_RATE", default="5/hour"),
     # Failures only, across accounts (password spraying); generous, since a
-    # hospital's staff may share one address (see LoginFailureThrottle).
+    # hospital's staff may share one address (the address budget of accounts/attempts.py).
     "login_failures": env.str("THROTTLE_LOGIN_FAILURES_RATE", default="100/hour"),
 }
 
