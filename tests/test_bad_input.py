@@ -33,6 +33,17 @@ def test_unknown_hospital_host_is_a_json_404(api_for):
     assert_json_error(response, 404, "unknown_host")
 
 
+# The JSON endpoints anyone may post to, without logging in.
+ANONYMOUS_JSON_POSTS = [
+    "/accounts/login/",
+    "/accounts/registration/",
+    "/accounts/password/reset/",
+    "/accounts/token/refresh/",
+    "/accounts/token/verify/",
+    "/accounts/logout/",
+]
+
+
 def test_host_outside_the_platform_is_a_json_400(api_for):
     assert_json_error(api_for(host="evil.example.com").get("/accounts/user/"), 400, "disallowed_host")
 
@@ -63,16 +74,7 @@ def test_malformed_json_is_a_json_400(api_a, path):
 
 @pytest.mark.parametrize(
     "path",
-    [
-        "/accounts/login/",
-        "/accounts/registration/",
-        "/accounts/password/reset/",
-        "/accounts/token/refresh/",
-        "/accounts/token/verify/",
-        "/accounts/logout/",
-        "/accounts/registration/verify-email/",
-        "/accounts/password/reset/confirm/",
-    ],
+    [*ANONYMOUS_JSON_POSTS, "/accounts/registration/verify-email/", "/accounts/password/reset/confirm/"],
 )
 @pytest.mark.parametrize("body", [[], "just a string", 42, None])
 def test_json_that_is_not_an_object_is_a_json_4xx(api_a, path, body):
@@ -192,14 +194,7 @@ HOSTILE_BODIES = {
 
 @pytest.mark.parametrize(
     "path",
-    [
-        "/accounts/login/",
-        "/accounts/registration/",
-        "/accounts/password/reset/",
-        "/accounts/token/refresh/",
-        "/accounts/token/verify/",
-        "/accounts/logout/",
-    ],
+    ANONYMOUS_JSON_POSTS,
 )
 @pytest.mark.parametrize("name", HOSTILE_BODIES)
 def test_hostile_json_is_a_json_400_without_logging_in(api_a, path, name):
