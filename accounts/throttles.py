@@ -62,27 +62,19 @@ class _LocalCounters:
             self.windows[key] = (end, count)
             return count, end - now
 
-    def peek(self, key: str, period: int) -> tuple[int, float]:
-        now = time.monotonic()
-        with self.lock:
-            end, count = self.windows.get(key, (0.0, 0))
-            return (count, end - now) if end > now else (0, float(period))
-
 
 _local = _LocalCounters()
 _cache_down_until = 0.0  # monotonic time before which the shared cache is not tried again
 _cache_down_lock = threading.Lock()
 
 
-def _count(key: str, window: int, period: int, cache_alias: str, *, increment: bool) -> tuple[int, float]:
-    """The window's count after counting this request (or without, to only look), and its seconds left."""
+def _count(key: str, window: int, period: int, cache_alias: str) -> tuple[int, float]:
+    """The window's count after counting this request, and its seconds left."""
     global _cache_down_until
     if time.monotonic() >= _cache_down_until:
         try:
             cache = caches[cache_alias]
             left = (window + 1) * period - time.time()
-            if not increment:
-                return cache.get(key, 0), left
             cache.add(key, 0, period + 1)  # starts the window's counter, if nobody has yet
             return cache.incr(key), left
         except ValueError:  # the key expired between add and incr: count this one alone
@@ -98,7 +90,7 @@ def _count(key: str, window: int, period: int, cache_alias: str, *, increment: b
             )
     # The cache's key function adds the schema; the local fallback adds it here.
     local_key = f"{current_schema_name()}:{key}"
-    return _local.hit(local_key, period) if increment else _local.peek(local_key, period)
+    return _local.hit(local_key, period)
 
 
 class SharedRateThrottle(BaseThrottle):
@@ -122,11 +114,8 @@ class SharedRateThrottle(BaseThrottle):
         window = int(time.time() // self.period)
         # The cache's key function adds the schema; the local fallback adds it here.
         key = f"throttle:{self.scope}:{window}:{ident}"
-        count, self.remaining = self._hit(key, window)
+        count, self.remaining = _count(key, window, self.period, self.cache_alias)
         return count <= self.limit
-
-    def _hit(self, key: str, window: int) -> tuple[int, float]:
-        return _count(key, window, self.period, self.cache_alias, increment=True)
 
     def wait(self) -> float:
         return max(1.0, float(getattr(self, "remaining", 1.0)))
