@@ -26,7 +26,7 @@ class UserManager(BaseUserManager["User"]):
 
     def get_by_natural_key(self, email: str | None) -> User:
         # An email alone names an account only among platform staff (createsuperuser, the admin);
-        # a hospital's accounts are found with their hospital (accounts.backends).
+        # a hospital's accounts are found with their hospital (accounts.security.backends).
         return self.get(email=canonical_email_or_none(email), hospital=None)
 
     def create_user(
@@ -151,7 +151,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class LoginAttemptCounter(models.Model):
-    """Login attempts spent from one budget until `expires_at` (accounts/attempts.py)."""
+    """Login attempts spent from one budget until `expires_at` (accounts/security/attempts.py)."""
 
     key = models.CharField(max_length=300, primary_key=True)
     count = models.PositiveIntegerField()

@@ -34,7 +34,7 @@ class LoginSerializer(rest_auth.LoginSerializer):
     """Email and password only; HospitalEmailBackend scopes the lookup to the hospital.
 
     The backend takes an attempt from the login budget before the password is
-    checked; a spent budget escapes as a 429 (accounts/attempts.py).
+    checked; a spent budget escapes as a 429 (accounts/security/attempts.py).
     """
 
     username = None

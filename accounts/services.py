@@ -15,7 +15,7 @@ from django_tenants.utils import schema_context
 
 from accounts import emails
 from accounts.models import User
-from accounts.tokens import refresh_tokens_revoke
+from accounts.security.tokens import refresh_tokens_revoke
 from audit.models import AuditEvent
 from audit.services import audit_record
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from accounts.attempts import counters_purge
+from accounts.security.attempts import counters_purge
 from accounts.services import registrations_expired_purge
 
 

@@ -20,13 +20,13 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 
 from accounts import services
 from accounts.authentication import csrf_enforce
-from accounts.serializers import ResendEmailVerificationSerializer
-from accounts.tokens import (
+from accounts.security.tokens import (
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
     refresh_token_from,
     refresh_token_here,
 )
+from accounts.serializers import ResendEmailVerificationSerializer
 from audit.models import AuditEvent
 from audit.services import audit_record
 from core.api import error_body
@@ -34,7 +34,7 @@ from core.tenancy import request_hospital_id
 
 
 class LoginView(rest_auth.LoginView):
-    # Failed logins are limited by the attempt budget in the backend (accounts/attempts.py), not a throttle.
+    # Failed logins are limited by the attempt budget in the backend (accounts/security/attempts.py), not a throttle.
 
     def login(self):
         super().login()
@@ -111,7 +111,7 @@ def presented_refresh_token(request):
 class LogoutView(rest_auth.LogoutView):
     """Blacklists the refresh token (from the body, or its cookie with the CSRF header) and clears the cookies.
 
-    A refresh token of another hospital is refused like an invalid one (see accounts.tokens.refresh_token_here).
+    A refresh token of another hospital is refused like an invalid one (accounts.security.tokens.refresh_token_here).
     """
 
     def logout(self, request):

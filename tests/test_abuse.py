@@ -22,8 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 
-from accounts import throttles
 from accounts.models import LoginAttemptCounter
+from accounts.security import throttles
 from accounts.services import user_create_verified
 from tests.conftest import database_url_of
 from tests.processes import WebServer
@@ -290,7 +290,7 @@ def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(
     monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
     broker.stop()
     try:
-        with caplog.at_level(logging.WARNING, logger="accounts.throttles"):
+        with caplog.at_level(logging.WARNING, logger="accounts.security.throttles"):
             statuses = [register(api_a, unique_email("nocache")).status_code for _ in range(3)]
         assert statuses == [201, 201, 429]
         assert "Throttle cache unreachable" in caplog.text
@@ -329,7 +329,7 @@ def test_a_login_storm_without_broker_and_cache_still_logs_in_and_still_limits(
                     answers.append(me.status_code)
 
         threads = [threading.Thread(target=client, args=(user,)) for user in staff]
-        with caplog.at_level(logging.WARNING, logger="accounts.throttles"):
+        with caplog.at_level(logging.WARNING, logger="accounts.security.throttles"):
             for thread in threads:
                 thread.start()
             for thread in threads:

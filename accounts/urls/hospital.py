@@ -3,7 +3,8 @@
 from dj_rest_auth import views as rest_auth
 from django.urls import path
 
-from accounts import throttles, views
+from accounts import views
+from accounts.security import throttles
 
 # Endpoints that prove who you are by their body (password, refresh token, key)
 # skip access-token authentication: a stale access cookie must not block them.

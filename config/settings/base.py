@@ -116,8 +116,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "audit.context.AuditOriginMiddleware",  # the client's address and agent, for the audit trail
-    # A login refused by the attempt budget outside DRF (Django's admin): our 429 (accounts/attempts.py).
-    "accounts.middleware.LoginRefusedMiddleware",
+    # A login refused by the attempt budget outside DRF (Django's admin): our 429 (accounts/security/attempts.py).
+    "accounts.security.middleware.LoginRefusedMiddleware",
 ]
 
 TEMPLATES = [
@@ -142,12 +142,12 @@ STATIC_ROOT = BASE_DIR / ".run" / "static"
 # ------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 # User.email is unique per hospital, not alone (a hospital is a realm); every lookup by email
-# names the hospital too (accounts.backends, UserManager.get_by_natural_key for platform staff).
+# names the hospital too (accounts.security.backends, UserManager.get_by_natural_key for platform staff).
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = [
     # Email + password, only for users of the hospital the request is for; takes an attempt from the
-    # login budget before any password is checked (accounts/attempts.py).
-    "accounts.backends.HospitalEmailBackend",
+    # login budget before any password is checked (accounts/security/attempts.py).
+    "accounts.security.backends.HospitalEmailBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
@@ -162,7 +162,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60 * 3)
 
-# Login attempt budget (accounts/attempts.py, README "Abuse resistance"): reserved atomically in
+# Login attempt budget (accounts/security/attempts.py, README "Abuse resistance"): reserved atomically in
 # PostgreSQL (public schema) before any password is checked, shared by every worker, kept through a
 # Redis outage. The address-wide spraying limit is THROTTLE_RATES["login_failures"].
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # one account from one address
@@ -244,7 +244,7 @@ REST_AUTH = {
     # False would call update_session_auth_hash(), which creates a Django
     # session (and a sessionid cookie) on every password change.
     "LOGOUT_ON_PASSWORD_CHANGE": True,
-    "JWT_TOKEN_CLAIMS_SERIALIZER": "accounts.tokens.HospitalTokenObtainPairSerializer",
+    "JWT_TOKEN_CLAIMS_SERIALIZER": "accounts.security.tokens.HospitalTokenObtainPairSerializer",
     "LOGIN_SERIALIZER": "accounts.serializers.LoginSerializer",
     "USER_DETAILS_SERIALIZER": "accounts.serializers.UserDetailsSerializer",
     "REGISTER_SERIALIZER": "accounts.serializers.RegisterSerializer",
@@ -350,7 +350,7 @@ CACHES = {
 }
 
 # Rate limits of the endpoints that mail or hash without a login, and of failed
-# logins (accounts/throttles.py): "<count>/<second|minute|hour|day>", per client
+# logins (accounts/security/throttles.py): "<count>/<second|minute|hour|day>", per client
 # address and hospital, except "email": per target address.
 THROTTLE_RATES = {
     "registration": env.str("THROTTLE_REGISTRATION_RATE", default="20/hour"),
@@ -358,7 +358,7 @@ THROTTLE_RATES = {
     "invitation_accept": env.str("THROTTLE_INVITATION_ACCEPT_RATE", default="20/hour"),
     "email": env.str("THROTTLE_EMAIL_RATE", default="5/hour"),
     # Failures only, across accounts (password spraying); generous, since a
-    # hospital's staff may share one address (the address budget of accounts/attempts.py).
+    # hospital's staff may share one address (the address budget of accounts/security/attempts.py).
     "login_failures": env.str("THROTTLE_LOGIN_FAILURES_RATE", default="100/hour"),
 }
 

@@ -1,4 +1,4 @@
-"""The login attempt budget as a service (accounts/attempts.py): reserve, refund, refuse, expire."""
+"""The login attempt budget as a service (accounts/security/attempts.py): reserve, refund, refuse, expire."""
 
 from datetime import timedelta
 
@@ -7,8 +7,8 @@ from django.test import RequestFactory
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from accounts.attempts import AccountLocked, AddressThrottled, attempt_reserve, counters_purge
 from accounts.models import LoginAttemptCounter
+from accounts.security.attempts import AccountLocked, AddressThrottled, attempt_reserve, counters_purge
 
 
 def request_from(address: str = "10.0.0.1"):

@@ -1,4 +1,4 @@
-from accounts.attempts import LoginRefused
+from accounts.security.attempts import LoginRefused
 from core.api import json_error
 
 

@@ -1,6 +1,6 @@
 """Rate limits for the endpoints that send mail or hash passwords without a login.
 
-(Failed logins are limited by the attempt budget in PostgreSQL: accounts/attempts.py.)
+(Failed logins are limited by the attempt budget in PostgreSQL: accounts/security/attempts.py.)
 
 Counters live in the shared cache (Redis, `CACHES["default"]`), so every web
 worker counts against the same limit. Each counter is a fixed window: one

@@ -45,7 +45,7 @@ from rest_framework import exceptions, status
 
 from accounts.addresses import canonical_email_or_none
 from accounts.models import LoginAttemptCounter
-from accounts.throttles import parse_rate
+from accounts.security.throttles import parse_rate
 from core.http import client_ip
 from core.tenancy import current_schema_name
 
@@ -65,7 +65,7 @@ class LoginRefused(exceptions.APIException):
 
     Not a PermissionDenied, so it passes through Django's `authenticate()` to
     DRF (a 429 with Retry-After) or, from the admin's login form, to
-    `accounts.middleware.LoginRefusedMiddleware` (the same 429).
+    `accounts.security.middleware.LoginRefusedMiddleware` (the same 429).
     """
 
     status_code = status.HTTP_429_TOO_MANY_REQUESTS

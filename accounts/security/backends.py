@@ -2,7 +2,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
 from accounts.addresses import canonical_email_or_none
-from accounts.attempts import attempt_reserve
+from accounts.security.attempts import attempt_reserve
 from core.tenancy import request_hospital_id
 
 User = get_user_model()
@@ -12,7 +12,7 @@ class HospitalEmailBackend(ModelBackend):
     """Email + password, for the accounts of the hospital the request was routed to (its realm).
 
     The one place a password is checked, for the API and Django's admin alike:
-    an attempt is taken from the login budget first (accounts/attempts.py), and
+    an attempt is taken from the login budget first (accounts/security/attempts.py), and
     past the limit the password is never evaluated. A user of hospital A logging
     in on hospital B is treated exactly like an unknown email there.
     """
