@@ -1,17 +1,30 @@
 """dj-rest-auth serializers, made email-only and scoped to the hospital of the request."""
 
+import jwt
 from allauth.account.adapter import get_adapter
 from allauth.account.forms import default_token_generator
 from dj_rest_auth import serializers as rest_auth
 from dj_rest_auth.forms import AllAuthPasswordResetForm
+from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
+from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
+from rest_framework_simplejwt.tokens import UntypedToken
 
 from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
-from core.tenancy import request_hospital_id
+from accounts.security.tokens import (
+    FAMILY_CLAIM,
+    ensure_token_belongs_here,
+    refresh_token_family_record,
+    refresh_token_family_start,
+    refresh_token_from,
+    refresh_token_here,
+)
+from core.tenancy import HOSPITAL_CLAIM, request_hospital_id
 
 User = get_user_model()
 
@@ -127,3 +140,46 @@ class PasswordResetConfirmSerializer(rest_auth.PasswordResetConfirmSerializer):
 
 class ResendEmailVerificationSerializer(serializers.Serializer):
     email = CanonicalEmailField()
+
+
+# JWTs that name their hospital (ARCHITECTURE.md "Tokens are bound to one hospital"); the rules they
+# apply live in accounts/security/tokens.py.
+
+
+class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
+    """dj-rest-auth's JWT_TOKEN_CLAIMS_SERIALIZER: adds the hospital claim.
+
+    The access token copies the refresh token's claims, and rotation keeps them.
+    """
+
+    @classmethod
+    def get_token(cls, user):
+        token = super().get_token(user)  # simplejwt records it as outstanding
+        token[HOSPITAL_CLAIM] = user.hospital_id
+        refresh_token_family_start(token)
+        return token
+
+
+class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
+    """Refresh from the body (or else the cookie), only on the hospital the token names."""
+
+    def extract_refresh_token(self):
+        raw, _ = refresh_token_from(self.context["request"])
+        if raw is None:
+            raise InvalidToken("No valid refresh token found.")
+        return raw
+
+    def validate(self, attrs):
+        refresh_token_here(self.extract_refresh_token(), self.context["request"])
+        data = super().validate(attrs)
+        if data.get("refresh"):  # rotated: the new token, just minted and outstanding, joins its family
+            claims = jwt.decode(data["refresh"], options={"verify_signature": False})
+            if claims.get(FAMILY_CLAIM):
+                refresh_token_family_record(jti=claims["jti"], family=claims[FAMILY_CLAIM])
+        return data
+
+
+class HospitalTokenVerifySerializer(TokenVerifySerializer):
+    def validate(self, attrs):
+        ensure_token_belongs_here(UntypedToken(attrs["token"]), self.context["request"])
+        return super().validate(attrs)

@@ -20,13 +20,12 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 
 from accounts import services
 from accounts.authentication import csrf_enforce
-from accounts.security.tokens import (
+from accounts.security.tokens import refresh_token_from, refresh_token_here
+from accounts.serializers import (
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
-    refresh_token_from,
-    refresh_token_here,
+    ResendEmailVerificationSerializer,
 )
-from accounts.serializers import ResendEmailVerificationSerializer
 from audit.models import AuditEvent
 from audit.services import audit_record
 from core.api import error_body

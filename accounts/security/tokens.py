@@ -1,15 +1,15 @@
-"""JWTs that name their hospital, and the check that they are used nowhere else."""
+"""Refresh token families: where a token may be used, its family, reuse detection and revocation.
+
+The serializers that call these live in accounts/serializers.py.
+"""
 
 import logging
 import uuid
 
-import jwt
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
-from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
@@ -27,21 +27,11 @@ def ensure_token_belongs_here(token, request) -> None:
         raise InvalidToken("Token is invalid or expired")
 
 
-class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
-    """dj-rest-auth's JWT_TOKEN_CLAIMS_SERIALIZER: adds the hospital claim.
-
-    The access token copies the refresh token's claims, and rotation keeps them.
-    """
-
-    @classmethod
-    def get_token(cls, user):
-        token = super().get_token(user)  # simplejwt records it as outstanding
-        token[HOSPITAL_CLAIM] = user.hospital_id
-        # One family per login: rotation keeps it, so a rotated-away token
-        # presented again can take its whole family down (theft detection).
-        token[FAMILY_CLAIM] = uuid.uuid4().hex
-        refresh_token_family_record(jti=token["jti"], family=token[FAMILY_CLAIM])
-        return token
+def refresh_token_family_start(token) -> None:
+    """A login's refresh token starts a family: rotation keeps its claim, so a rotated-away token presented
+    again can take its whole family down (theft detection)."""
+    token[FAMILY_CLAIM] = uuid.uuid4().hex
+    refresh_token_family_record(jti=token["jti"], family=token[FAMILY_CLAIM])
 
 
 def refresh_token_family_record(*, jti: str, family: str) -> None:
@@ -82,25 +72,6 @@ def refresh_token_here(raw, request) -> RefreshToken:
     except TokenError as exc:
         refresh_token_reuse_revoke(raw=raw)
         raise InvalidToken() from exc
-
-
-class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
-    """Refresh from the body (or else the cookie), only on the hospital the token names."""
-
-    def extract_refresh_token(self):
-        raw, _ = refresh_token_from(self.context["request"])
-        if raw is None:
-            raise InvalidToken("No valid refresh token found.")
-        return raw
-
-    def validate(self, attrs):
-        refresh_token_here(self.extract_refresh_token(), self.context["request"])
-        data = super().validate(attrs)
-        if data.get("refresh"):  # rotated: the new token, just minted and outstanding, joins its family
-            claims = jwt.decode(data["refresh"], options={"verify_signature": False})
-            if claims.get(FAMILY_CLAIM):
-                refresh_token_family_record(jti=claims["jti"], family=claims[FAMILY_CLAIM])
-        return data
 
 
 def refresh_token_reuse_revoke(*, raw: str, elsewhere: bool = False) -> bool:
@@ -150,9 +121,3 @@ def refresh_tokens_revoke(*, user_id: int, family: str | None = None) -> int:
     ids = list(live.values_list("pk", flat=True))
     BlacklistedToken.objects.bulk_create([BlacklistedToken(token_id=pk) for pk in ids], ignore_conflicts=True)
     return len(ids)
-
-
-class HospitalTokenVerifySerializer(TokenVerifySerializer):
-    def validate(self, attrs):
-        ensure_token_belongs_here(UntypedToken(attrs["token"]), self.context["request"])
-        return super().validate(attrs)

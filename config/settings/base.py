@@ -244,7 +244,7 @@ REST_AUTH = {
     # False would call update_session_auth_hash(), which creates a Django
     # session (and a sessionid cookie) on every password change.
     "LOGOUT_ON_PASSWORD_CHANGE": True,
-    "JWT_TOKEN_CLAIMS_SERIALIZER": "accounts.security.tokens.HospitalTokenObtainPairSerializer",
+    "JWT_TOKEN_CLAIMS_SERIALIZER": "accounts.serializers.HospitalTokenObtainPairSerializer",
     "LOGIN_SERIALIZER": "accounts.serializers.LoginSerializer",
     "USER_DETAILS_SERIALIZER": "accounts.serializers.UserDetailsSerializer",
     "REGISTER_SERIALIZER": "accounts.serializers.RegisterSerializer",
