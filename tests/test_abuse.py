@@ -23,7 +23,6 @@ from django.utils import timezone
 from requests.adapters import HTTPAdapter
 
 from accounts.models import LoginAttemptCounter
-from accounts.security import throttles
 from accounts.services import user_create_verified
 from tests.conftest import database_url_of
 from tests.processes import WebServer
@@ -284,10 +283,10 @@ def test_successful_logins_do_not_count_towards_the_address_limit(api_a, hospita
 
 
 def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(
-    api_a, broker, fresh_limits, monkeypatch, caplog
+    api_a, broker, fresh_limits, settings, caplog
 ):
     fresh_limits["registration"] = "2/hour"
-    monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
+    settings.THROTTLE_FALLBACK_RETRY_SECONDS = 0.0  # a new counter for the process, trying the cache every time
     broker.stop()
     try:
         with caplog.at_level(logging.WARNING, logger="accounts.security.throttles"):
@@ -300,18 +299,16 @@ def test_without_the_cache_limits_fall_back_to_each_process_never_to_none(
     finally:
         broker.start()
     # Back on the shared cache (a fresh Redis: counting starts again there, not in this process).
-    monkeypatch.setattr(throttles, "_local", throttles._LocalCounters())
     assert register(api_a, unique_email("cacheback")).status_code == 201
     assert _cache_keys(), "the counter is in Redis again"
 
 
 def test_a_login_storm_without_broker_and_cache_still_logs_in_and_still_limits(
-    api_a, hospital_a, broker, fresh_limits, monkeypatch, caplog
+    api_a, hospital_a, broker, fresh_limits, settings, caplog
 ):
     """Redis (broker and cache alike) gone while 16 clients log in and read: all served, limits still hold."""
     # Every try of the dead cache would be logged: none is allowed.
-    monkeypatch.setattr(throttles, "FALLBACK_RETRY_SECONDS", 0.0)
-    monkeypatch.setattr(throttles, "_cache_down_until", 0.0)
+    settings.THROTTLE_FALLBACK_RETRY_SECONDS = 0.0
     staff = [
         user_create_verified(hospital=hospital_a, email=unique_email("storm"), password=PASSWORD) for _ in range(16)
     ]

@@ -2,29 +2,36 @@
 
 (Failed logins are limited by the attempt budget in PostgreSQL: accounts/security/attempts.py.)
 
-Counters live in the shared cache (Redis, `CACHES["default"]`), so every web
-worker counts against the same limit. Each counter is a fixed window: one
-`add` + `incr` per request, both atomic in Redis (DRF's own throttles read,
+Each limit is a fixed window counted by a `RateCounter`, given to the throttle
+(`SharedRateThrottle(counter=...)`); DRF builds throttles without arguments, and
+then they use the process's `rate_counter()`: the shared cache (Redis,
+`CACHES["default"]`), so every web worker counts against the same limit, with
+one `add` + `incr` per request, both atomic in Redis (DRF's own throttles read,
 modify and write a list, which lets concurrent workers all pass).
 
-If the cache cannot be reached the limit does not disappear: each process
-falls back to an in-memory counter with the same rate (so the effective limit
-is at most rate x processes), logs it, and tries Redis again after
-`FALLBACK_RETRY_SECONDS`. It never answers 500 and never lets everything through.
+If the cache cannot be reached the limit does not disappear: the counter falls
+back to an in-process one with the same rate (so the effective limit is at most
+rate x processes), logs it, and tries Redis again after
+`THROTTLE_FALLBACK_RETRY_SECONDS`. It never answers 500 and never lets everything through.
 
 Rates come from `settings.THROTTLE_RATES` (`"<n>/<second|minute|hour|day>"`),
-read on every request so that tests and deploys can change them.
+read on every request so that tests and deploys can change them; a change of the
+counter's settings (tests do that) gives the process a new counter.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
 import time
+from typing import Protocol
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from rest_framework.throttling import BaseThrottle
 
 from accounts.addresses import canonical_email_or_none
@@ -33,7 +40,6 @@ from core.tenancy import current_schema_name
 
 log = logging.getLogger(__name__)
 
-FALLBACK_RETRY_SECONDS = 5.0
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -43,8 +49,14 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period.strip()[0].lower()]
 
 
-class _LocalCounters:
-    """The per-process stand-in for the shared cache: fixed windows in a dict."""
+class RateCounter(Protocol):
+    def hit(self, key: str, period: int) -> tuple[int, float]:
+        """Counts one request under `key` in its current window of `period` seconds: (its count, seconds left)."""
+        ...
+
+
+class LocalCounter:
+    """Fixed windows in a dict: one process's own counts."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -63,41 +75,64 @@ class _LocalCounters:
             return count, end - now
 
 
-_local = _LocalCounters()
-_cache_down_until = 0.0  # monotonic time before which the shared cache is not tried again
-_cache_down_lock = threading.Lock()
+class CacheCounter:
+    """Counts in a shared cache; while it is unreachable, in `fallback` (a LocalCounter unless given)."""
+
+    def __init__(
+        self,
+        *,
+        cache: BaseCache | None = None,
+        cache_alias: str = "default",
+        fallback: RateCounter | None = None,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.cache, self.cache_alias = cache, cache_alias
+        self.fallback = fallback if fallback is not None else LocalCounter()
+        self.retry_seconds = retry_seconds
+        self.down_until = 0.0  # monotonic time before which the cache is not tried again
+        self.lock = threading.Lock()
+
+    def hit(self, key: str, period: int) -> tuple[int, float]:
+        if time.monotonic() >= self.down_until:
+            window = int(time.time() // period)
+            try:
+                cache = self.cache if self.cache is not None else caches[self.cache_alias]
+                windowed = f"{key}:{window}"
+                cache.add(windowed, 0, period + 1)  # starts the window's counter, if nobody has yet
+                return cache.incr(windowed), (window + 1) * period - time.time()
+            except ValueError:  # the key expired between add and incr: count this one alone
+                return 1, period
+            except Exception as exc:  # redis.exceptions.RedisError, OSError, ...
+                with self.lock:
+                    self.down_until = time.monotonic() + self.retry_seconds
+                log.warning(
+                    "Throttle cache unreachable (%s: %s); per-process limits for %ss",
+                    type(exc).__name__,
+                    exc,
+                    self.retry_seconds,
+                )
+        return self.fallback.hit(key, period)
 
 
-def _count(key: str, window: int, period: int, cache_alias: str) -> tuple[int, float]:
-    """The window's count after counting this request, and its seconds left."""
-    global _cache_down_until
-    if time.monotonic() >= _cache_down_until:
-        try:
-            cache = caches[cache_alias]
-            left = (window + 1) * period - time.time()
-            cache.add(key, 0, period + 1)  # starts the window's counter, if nobody has yet
-            return cache.incr(key), left
-        except ValueError:  # the key expired between add and incr: count this one alone
-            return 1, period
-        except Exception as exc:  # redis.exceptions.RedisError, OSError, ...
-            with _cache_down_lock:
-                _cache_down_until = time.monotonic() + FALLBACK_RETRY_SECONDS
-            log.warning(
-                "Throttle cache unreachable (%s: %s); per-process limits for %ss",
-                type(exc).__name__,
-                exc,
-                FALLBACK_RETRY_SECONDS,
-            )
-    # The cache's key function adds the schema; the local fallback adds it here.
-    local_key = f"{current_schema_name()}:{key}"
-    return _local.hit(local_key, period)
+@functools.cache
+def rate_counter() -> RateCounter:
+    """The process's counter, for throttles built without one (as DRF builds them)."""
+    return CacheCounter(retry_seconds=settings.THROTTLE_FALLBACK_RETRY_SECONDS)
+
+
+@receiver(setting_changed)
+def _counter_settings_changed(*, setting: str, **kwargs) -> None:
+    if setting in ("CACHES", "THROTTLE_FALLBACK_RETRY_SECONDS"):
+        rate_counter.cache_clear()
 
 
 class SharedRateThrottle(BaseThrottle):
-    """A fixed-window limit per (scope, hospital, ident) in the shared cache, with a local fallback."""
+    """A fixed-window limit per (scope, hospital, ident), counted by `counter`."""
 
     scope: str = ""
-    cache_alias = "default"
+
+    def __init__(self, counter: RateCounter | None = None) -> None:
+        self.counter = counter if counter is not None else rate_counter()
 
     def counted_as(self, request) -> str | None:
         """Who is counted; None: this throttle does not apply to the request."""
@@ -111,10 +146,8 @@ class SharedRateThrottle(BaseThrottle):
         if ident is None:
             return True
         self.limit, self.period = parse_rate(rate)
-        window = int(time.time() // self.period)
-        # The cache's key function adds the schema; the local fallback adds it here.
-        key = f"throttle:{self.scope}:{window}:{ident}"
-        count, self.remaining = _count(key, window, self.period, self.cache_alias)
+        # The hospital is part of the key: each hospital's limits are its own.
+        count, self.remaining = self.counter.hit(f"throttle:{self.scope}:{current_schema_name()}:{ident}", self.period)
         return count <= self.limit
 
     def wait(self) -> float:

@@ -361,6 +361,8 @@ THROTTLE_RATES = {
     # hospital's staff may share one address (the address budget of accounts/security/attempts.py).
     "login_failures": env.str("THROTTLE_LOGIN_FAILURES_RATE", default="100/hour"),
 }
+# While the cache is unreachable each process counts on its own; it tries the cache again after this long.
+THROTTLE_FALLBACK_RETRY_SECONDS = env.float("THROTTLE_FALLBACK_RETRY_SECONDS", default=5.0)
 
 # REQUESTS
 # ------------------------------------------------------------------------------
