@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import UntypedToken
 
 from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
+from accounts.security.services import password_check
 from accounts.security.tokens import (
     FAMILY_CLAIM,
     ensure_token_belongs_here,
@@ -118,6 +119,15 @@ class HospitalPasswordResetForm(AllAuthPasswordResetForm):
         for user in self.users:
             emails.password_reset_queue(user=user, key=default_token_generator.make_token(user))
         return self.cleaned_data["email"]
+
+
+class PasswordChangeSerializer(rest_auth.PasswordChangeSerializer):
+    """The old password is checked on the login attempt budget: a stolen access token guesses no faster."""
+
+    def validate_old_password(self, value):
+        if not password_check(request=self.request, user=self.user, password=value, via="password_change"):
+            raise serializers.ValidationError("Your old password was entered incorrectly. Please enter it again.")
+        return value
 
 
 class PasswordResetSerializer(rest_auth.PasswordResetSerializer):

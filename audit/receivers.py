@@ -1,6 +1,6 @@
-"""Django's auth signals, into the audit trail of the schema the request was served from."""
+"""Django's login signal, into the audit trail of the schema the request was served from."""
 
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
 from audit.models import AuditEvent
@@ -12,8 +12,5 @@ def login_succeeded(sender, request, user, **kwargs) -> None:
     audit_record(action=AuditEvent.Action.LOGIN_SUCCEEDED, actor=user, target=user)
 
 
-@receiver(user_login_failed)
-def login_failed(sender, credentials, request=None, **kwargs) -> None:
-    # Only the email that was tried: credentials arrive with the password masked, and it is not kept.
-    email = str(credentials.get("email") or credentials.get("username") or "")[:254]
-    audit_record(action=AuditEvent.Action.LOGIN_FAILED, target_type="accounts.user", detail={"email": email})
+# Failed logins are recorded by accounts.security.services.login_failed, which every password check calls
+# (Django's user_login_failed signal misses the refusals of the login budget).

@@ -20,10 +20,12 @@ from django.core.cache import caches
 from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
+from django_tenants.utils import schema_context
 from requests.adapters import HTTPAdapter
 
 from accounts.models import LoginAttemptCounter
 from accounts.services import user_create_verified
+from audit.models import AuditEvent
 from tests.conftest import database_url_of
 from tests.processes import WebServer
 from tests.support import PASSWORD, Api, unique_email
@@ -174,6 +176,78 @@ def test_django_admin_login_still_works_and_locks_too(admin_client, platform_use
     assert statuses == [200] * settings.LOGIN_FAILURE_LIMIT  # the form again, with its error
     assert_locked(api.admin_login(other.email, WRONG))
     assert_locked(api.admin_login(other.email, PASSWORD))
+
+
+def failures_audited(schema: str, email: str) -> list[dict]:
+    """The details of the login_failed events for `email` in `schema`'s trail, oldest first."""
+    with schema_context(schema):
+        events = AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED, detail__email=email)
+        return list(events.order_by("created", "id").values_list("detail", flat=True))
+
+
+def test_each_checked_failure_is_audited_and_the_lock_once_when_it_begins(api_a, user_a, admin_client, platform_user):
+    limit = settings.LOGIN_FAILURE_LIMIT
+    fail_until_locked(api_a, user_a.email)
+    for _ in range(3):
+        assert_locked(login(api_a, user_a.email))  # refusals: consequences of the lock, not recorded again
+    details = failures_audited(user_a.hospital.schema_name, user_a.email)
+    assert len(details) == limit
+    assert [d.get("lock", {}).get("budgets") for d in details] == [None] * (limit - 1) + [["account-address"]]
+
+    # The admin's login form goes through the same service.
+    api = admin_client("127.0.0.9")
+    for _ in range(limit + 2):
+        api.admin_login(platform_user.email, WRONG)
+    details = failures_audited("public", platform_user.email)
+    assert len(details) == limit and "lock" in details[-1] and "lock" not in details[0]
+
+
+def parallel(calls) -> list[int]:
+    """Runs every call at once, one thread each (released together by a barrier); their status codes."""
+    barrier = threading.Barrier(len(calls))
+    statuses: list = []
+
+    def run(call) -> None:
+        barrier.wait(timeout=120)
+        try:
+            statuses.append(call().status_code)
+        except requests.RequestException as exc:
+            statuses.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert len(statuses) == len(calls) and all(isinstance(s, int) for s in statuses), statuses
+    return statuses
+
+
+def test_a_stolen_access_token_guesses_the_old_password_no_faster_than_a_login(api_for, hospital_a, user_a):
+    """The password change checks the old password on the login budget: a parallel burst gets `limit` checks."""
+    access = api_for(hospital_a).login(user_a.email).json()["access"]
+    limit, burst = settings.LOGIN_FAILURE_LIMIT, 20
+
+    def guess():
+        thief = from_address(api_for(hospital_a), "127.0.4.1")
+        body = {"old_password": WRONG, "new_password1": "Thief-pass-0001", "new_password2": "Thief-pass-0001"}
+        return thief.post("/accounts/password/change/", json=body, token=access, csrf=False)
+
+    statuses = parallel([guess] * burst)
+    assert sorted(statuses) == [400] * limit + [429] * (burst - limit)
+    details = failures_audited(hospital_a.schema_name, user_a.email)
+    assert len(details) == limit and all(d["via"] == "password_change" for d in details)
+    # The same budget as a login's: the thief's address is locked out of logging in too, the owner is not.
+    assert_locked(login(from_address(api_for(hospital_a), "127.0.4.1"), user_a.email))
+    assert login(api_for(hospital_a), user_a.email).status_code == 200
+    # And the right old password, from the owner's address, still changes it.
+    owner = api_for(hospital_a)
+    owner.login(user_a.email)
+    changed = owner.post(
+        "/accounts/password/change/",
+        json={"old_password": PASSWORD, "new_password1": "Owner-pass-0002", "new_password2": "Owner-pass-0002"},
+    )
+    assert changed.status_code == 200, changed.text
 
 
 # --- A second web server process: lockout and throttles are shared -----------------------------

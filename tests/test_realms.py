@@ -433,6 +433,9 @@ def test_a_parallel_burst_of_wrong_passwords_gets_exactly_the_limit_checked(api_
     statuses = _burst([(from_address(api_for(hospital_a), "127.0.8.1"), user.email, WRONG) for _ in range(burst)])
     assert sorted(statuses) == [400] * limit + [429] * (burst - limit)
     assert _failures_audited(hospital_a, user.email) == limit
+    with tenant_context(hospital_a):  # the lock is recorded once, by the failure that began it
+        failures = AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED, detail__email=user.email)
+        assert failures.filter(detail__has_key="lock").count() == 1
     assert_locked(login(from_address(api_for(hospital_a), "127.0.8.1"), user.email))
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -54,6 +54,7 @@ KEY_MAX = 300  # LoginAttemptCounter.key
 
 @dataclass(frozen=True)
 class Budget:
+    kind: str  # "account-address", "account" or "address"
     key: str
     limit: int
     expires_at: datetime  # when the window would end if an attempt were counted now
@@ -109,8 +110,14 @@ def budgets(request, email: str) -> list[Budget]:
     account, address = _account(email), client_ip(request)
     cooloff = settings.LOGIN_LOCKOUT_COOLOFF
     found = [
-        Budget(f"account-address:{account}|{address}", settings.LOGIN_FAILURE_LIMIT, now + cooloff, AccountLocked),
-        Budget(f"account:{account}", settings.LOGIN_ACCOUNT_FAILURE_LIMIT, now + cooloff, AccountLocked),
+        Budget(
+            "account-address",
+            f"account-address:{account}|{address}",
+            settings.LOGIN_FAILURE_LIMIT,
+            now + cooloff,
+            AccountLocked,
+        ),
+        Budget("account", f"account:{account}", settings.LOGIN_ACCOUNT_FAILURE_LIMIT, now + cooloff, AccountLocked),
     ]
     rate = settings.THROTTLE_RATES.get("login_failures")
     if rate:
@@ -118,6 +125,7 @@ def budgets(request, email: str) -> list[Budget]:
         window_end = (int(now.timestamp()) // period + 1) * period
         found.append(
             Budget(
+                "address",
                 f"address:{current_schema_name()}:{address}",
                 limit,
                 datetime.fromtimestamp(window_end, tz=now.tzinfo),
@@ -125,9 +133,7 @@ def budgets(request, email: str) -> list[Budget]:
             )
         )
     return [
-        b
-        if len(b.key) <= KEY_MAX
-        else Budget("sha256:" + hashlib.sha256(b.key.encode()).hexdigest(), b.limit, b.expires_at, b.refused)
+        b if len(b.key) <= KEY_MAX else replace(b, key="sha256:" + hashlib.sha256(b.key.encode()).hexdigest())
         for b in found
     ]
 
@@ -151,6 +157,14 @@ class _Spent(Exception):
 @dataclass
 class Reservation:
     budgets: list[Budget]
+    counts: list[int] = field(default_factory=list)  # each budget's count with this attempt taken
+
+    def spent(self) -> list[Budget]:
+        """The budgets this attempt spent to their limit: if it fails, their locks begin now.
+
+        PostgreSQL hands each count out once, so of any burst exactly one attempt sees a budget reach its limit.
+        """
+        return [budget for budget, count in zip(self.budgets, self.counts, strict=True) if count >= budget.limit]
 
     def refund(self) -> None:
         """The password was right: the attempt was no failure.
@@ -178,20 +192,23 @@ def attempt_reserve(request, email: str) -> Reservation:
     """
     found = budgets(request, email)
     now = timezone.now()
+    counts: list[int] = []
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             for budget in found:
                 cursor.execute(
                     _TAKE, {"key": budget.key, "expires_at": budget.expires_at, "now": now, "limit": budget.limit}
                 )
-                if cursor.fetchone() is None:
+                row = cursor.fetchone()
+                if row is None:
                     raise _Spent(budget)  # rolls back what the others took
+                counts.append(row[0])
     except _Spent as spent:
         ends = (
             LoginAttemptCounter.objects.filter(key=spent.budget.key).values_list("expires_at", flat=True).first()
         ) or spent.budget.expires_at
         raise spent.budget.refused(math.ceil((ends - timezone.now()).total_seconds())) from None
-    return Reservation(found)
+    return Reservation(found, counts)
 
 
 def counters_purge() -> int:

@@ -2,7 +2,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
 from accounts.addresses import canonical_email_or_none
-from accounts.security.attempts import attempt_reserve
+from accounts.security.attempts import LoginRefused, attempt_reserve
+from accounts.security.services import login_failed
 from core.tenancy import request_hospital_id
 
 User = get_user_model()
@@ -14,14 +15,20 @@ class HospitalEmailBackend(ModelBackend):
     The one place a password is checked, for the API and Django's admin alike:
     an attempt is taken from the login budget first (accounts/security/attempts.py), and
     past the limit the password is never evaluated. A user of hospital A logging
-    in on hospital B is treated exactly like an unknown email there.
+    in on hospital B is treated exactly like an unknown email there. Every failure or refusal goes
+    through `services.login_failed` (the trail), not through Django's `user_login_failed` signal, which
+    a refusal never reaches.
     """
 
     def authenticate(self, request, email=None, password=None, username=None, **kwargs):
         typed = email or username  # Django's admin login form calls it "username"
         if request is None or not isinstance(typed, str) or not typed.strip() or password is None:
             return None
-        reservation = attempt_reserve(request, typed)  # raises LoginRefused when spent
+        try:
+            reservation = attempt_reserve(request, typed)
+        except LoginRefused as refused:  # past the budget: the password is never looked at
+            login_failed(email=typed, refused=refused)
+            raise
         canonical = canonical_email_or_none(typed)
         user = (
             None
@@ -32,8 +39,8 @@ class HospitalEmailBackend(ModelBackend):
             # Spend the time of a real check, so response times do not tell
             # which emails have accounts here.
             User().set_password(password)
-            return None
-        if user.check_password(password) and self.user_can_authenticate(user):
+        elif user.check_password(password) and self.user_can_authenticate(user):
             reservation.refund()
             return user
+        login_failed(email=typed, reservation=reservation)
         return None

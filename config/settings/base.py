@@ -249,6 +249,7 @@ REST_AUTH = {
     "USER_DETAILS_SERIALIZER": "accounts.serializers.UserDetailsSerializer",
     "REGISTER_SERIALIZER": "accounts.serializers.RegisterSerializer",
     "PASSWORD_RESET_SERIALIZER": "accounts.serializers.PasswordResetSerializer",
+    "PASSWORD_CHANGE_SERIALIZER": "accounts.serializers.PasswordChangeSerializer",
     "PASSWORD_RESET_CONFIRM_SERIALIZER": "accounts.serializers.PasswordResetConfirmSerializer",
 }
 SIMPLE_JWT = {

@@ -9,6 +9,8 @@ from django_tenants.utils import tenant_context
 
 from accounts.models import LoginAttemptCounter
 from accounts.security.attempts import AccountLocked, AddressThrottled, attempt_reserve, counters_purge
+from accounts.security.services import login_failed
+from audit.models import AuditEvent
 
 
 def request_from(address: str = "10.0.0.1"):
@@ -84,3 +86,19 @@ def test_what_is_no_address_gets_a_budget_of_its_own_digest(in_hospital, setting
     with pytest.raises(AccountLocked):
         attempt_reserve(request_from(), typed)
     assert all(len(key) <= 300 for key in LoginAttemptCounter.objects.values_list("key", flat=True))
+
+
+def test_the_attempt_that_spends_a_budget_begins_the_lock_and_its_failure_says_so(in_hospital, settings):
+    limit = settings.LOGIN_FAILURE_LIMIT
+    taken = [attempt_reserve(request_from(), "dee@example.org") for _ in range(limit)]
+    assert [[budget.kind for budget in r.spent()] for r in taken] == [[]] * (limit - 1) + [["account-address"]]
+    login_failed(email="Dee@Example.org", reservation=taken[0])
+    login_failed(email="Dee@Example.org", reservation=taken[-1])
+    with pytest.raises(AccountLocked) as refused:
+        attempt_reserve(request_from(), "dee@example.org")
+    login_failed(email="dee@example.org", refused=refused.value)  # logged, not recorded
+    details = list(
+        AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED).order_by("id").values_list("detail", flat=True)
+    )
+    assert [d["email"] for d in details] == ["dee@example.org"] * 2
+    assert "lock" not in details[0] and details[1]["lock"]["budgets"] == ["account-address"]
