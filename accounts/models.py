@@ -172,6 +172,14 @@ class RefreshTokenFamily(models.Model):
         "token_blacklist.OutstandingToken", on_delete=models.CASCADE, primary_key=True, related_name="family"
     )
     family = models.CharField(max_length=32, db_index=True)
+    # Rotation (accounts/security/tokens.py): the token this one was exchanged for, and when. Within
+    # REFRESH_TOKEN_REUSE_INTERVAL of that, this token may be presented once more (`reuse_granted`) and
+    # answered with its successor: two tabs refreshing at once are a race, not a theft.
+    successor = models.OneToOneField(
+        "token_blacklist.OutstandingToken", on_delete=models.SET_NULL, null=True, blank=True, related_name="predecessor"
+    )
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    reuse_granted = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "refresh token families"

@@ -1,6 +1,5 @@
 """dj-rest-auth serializers, made email-only and scoped to the hospital of the request."""
 
-import jwt
 from allauth.account.adapter import get_adapter
 from allauth.account.forms import default_token_generator
 from dj_rest_auth import serializers as rest_auth
@@ -18,12 +17,10 @@ from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
 from accounts.security.services import password_check
 from accounts.security.tokens import (
-    FAMILY_CLAIM,
     ensure_token_belongs_here,
-    refresh_token_family_record,
     refresh_token_family_start,
     refresh_token_from,
-    refresh_token_here,
+    refresh_token_rotate,
 )
 from core.tenancy import HOSPITAL_CLAIM, request_hospital_id
 
@@ -180,13 +177,8 @@ class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
         return raw
 
     def validate(self, attrs):
-        refresh_token_here(self.extract_refresh_token(), self.context["request"])
-        data = super().validate(attrs)
-        if data.get("refresh"):  # rotated: the new token, just minted and outstanding, joins its family
-            claims = jwt.decode(data["refresh"], options={"verify_signature": False})
-            if claims.get(FAMILY_CLAIM):
-                refresh_token_family_record(jti=claims["jti"], family=claims[FAMILY_CLAIM])
-        return data
+        # Rotation, its reuse grace window and reuse detection: accounts/security/tokens.py.
+        return refresh_token_rotate(raw=self.extract_refresh_token(), request=self.context["request"])
 
 
 class HospitalTokenVerifySerializer(TokenVerifySerializer):

@@ -1,8 +1,14 @@
 """Token hardening: stolen refresh tokens, password changes and deactivation end sessions at once."""
 
+import threading
+from datetime import timedelta
+
 import jwt
 import pytest
+import requests
+from django.db.models import F
 from django_tenants.utils import tenant_context
+from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from accounts.models import RefreshTokenFamily
 from audit.models import AuditEvent
@@ -17,6 +23,20 @@ def jwt_id(raw: str) -> str:
 
 def refresh(api, token=None):
     return api.post("/accounts/token/refresh/", json={"refresh": token} if token else {})
+
+
+def window_passed(raw: str) -> None:
+    """Time travel: the rotation of `raw` happened long before its reuse interval (no sleeping)."""
+    moved = RefreshTokenFamily.objects.filter(outstanding__jti=jwt_id(raw)).update(
+        rotated_at=F("rotated_at") - timedelta(days=1)
+    )
+    assert moved == 1
+
+
+def live_tokens(raw: str) -> int:
+    """How many refresh tokens of `raw`'s family are live (outstanding, unexpired, not blacklisted)."""
+    family = RefreshTokenFamily.objects.get(outstanding__jti=jwt_id(raw)).family
+    return OutstandingToken.objects.filter(family__family=family, blacklistedtoken__isnull=True).count()
 
 
 def test_reusing_a_rotated_refresh_token_revokes_its_whole_family(api_for, hospital_a, user_a):
@@ -34,7 +54,8 @@ def test_reusing_a_rotated_refresh_token_revokes_its_whole_family(api_for, hospi
     }
     assert families[stolen] == families[newer] != families[phone.cookie("hospital-refresh")]
 
-    response = refresh(api_for(hospital_a), stolen)  # the thief (or a confused client) replays the old one
+    window_passed(stolen)  # not two tabs racing: the thief replays it later
+    response = refresh(api_for(hospital_a), stolen)
     assert response.status_code == 401
     assert refresh(laptop, newer).status_code == 401  # the whole family is gone...
     assert refresh(phone).status_code == 200  # ...but the other login's family is not
@@ -118,7 +139,7 @@ def test_a_stale_token_of_a_at_b_is_refused_like_garbage_revoked_and_audited_at_
     assert refresh(api).status_code == 200
     newer = api.cookie("hospital-refresh")
 
-    b = api_for(hospital_b)
+    b = api_for(hospital_b)  # inside the reuse interval: no grace at another hospital
     garbage = b.post(path, json={"refresh": "not-a-token"})
     response = b.post(path, json={"refresh": stale})
     assert (response.status_code, response.json()) == (garbage.status_code, garbage.json()) == (401, INVALID)
@@ -144,6 +165,7 @@ def test_a_stale_token_at_home_is_audited_at_home(api_for, hospital_a, user_a):
     api.login(user_a.email)
     stale = api.cookie("hospital-refresh")
     assert refresh(api).status_code == 200
+    window_passed(stale)
     response = refresh(api_for(hospital_a), stale)
     assert (response.status_code, response.json()) == (401, INVALID)
     assert reuse_events(hospital_a, user_a) == [{"revoked_tokens": 1}]
@@ -174,3 +196,109 @@ def test_a_refresh_token_in_the_body_needs_no_csrf_token(api_for, hospital_a, us
     token = api.cookie("hospital-refresh")
     api.session.cookies.set("csrftoken", None)  # a native app: whatever cookies it keeps, no CSRF token
     assert api.post(path, json={"refresh": token}, csrf=False).status_code == 200
+
+
+# Issue 14, #3: the reuse interval. Two tabs refreshing at once are a race, not a theft.
+
+
+def concurrently(*calls) -> list[requests.Response]:
+    """Runs the calls at once, one thread each, released together by a barrier; their responses in order."""
+    barrier = threading.Barrier(len(calls))
+    answers: list = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=120)
+        answers[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert all(answer is not None for answer in answers), "every request answered"
+    return answers
+
+
+@pytest.fixture
+def generous_interval(settings):
+    """A reuse interval no machine is slow enough to leave: verdicts never depend on speed."""
+    settings.REFRESH_TOKEN_REUSE_INTERVAL = timedelta(minutes=10)
+
+
+def test_two_concurrent_refreshes_with_one_token_both_succeed_and_the_family_lives(
+    api_for, hospital_a, user_a, generous_interval
+):
+    api = api_for(hospital_a)
+    api.login(user_a.email)
+    token = api.cookie("hospital-refresh")
+    tabs = [api_for(hospital_a), api_for(hospital_a)]  # two clients holding the same refresh token
+    answers = concurrently(*(lambda tab=tab: refresh(tab, token) for tab in tabs))
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    # Both got a working access token and the same refresh token: the family's one live token.
+    issued = {tab.cookie("hospital-refresh") for tab in tabs}
+    assert len(issued) == 1 and token not in issued
+    (current,) = issued
+    assert live_tokens(current) == 1
+    for tab, answer in zip(tabs, answers, strict=True):
+        assert tab.get("/accounts/user/", token=answer.json()["access"]).status_code == 200
+    assert reuse_events(hospital_a, user_a) == []
+    # The family goes on: its current token rotates as usual.
+    assert refresh(tabs[0], current).status_code == 200
+    assert live_tokens(current) == 1
+
+
+def test_a_third_concurrent_presentation_revokes_instead_of_forking(api_for, hospital_a, user_a, generous_interval):
+    """One exchange, one grace per successor: a third copy presented at once is a copy too many."""
+    api = api_for(hospital_a)
+    api.login(user_a.email)
+    token = api.cookie("hospital-refresh")
+    answers = concurrently(*(lambda: refresh(api_for(hospital_a), token) for _ in range(3)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 401]
+    assert live_tokens(token) == 0  # never more than one live token, and now none
+    assert reuse_events(hospital_a, user_a) == [{"revoked_tokens": 1}]
+
+
+def test_the_grace_is_once_per_successor_and_never_for_an_older_ancestor(
+    api_for, hospital_a, user_a, generous_interval
+):
+    api = api_for(hospital_a)
+    api.login(user_a.email)
+    first = api.cookie("hospital-refresh")
+    assert refresh(api).status_code == 200
+    second = api.cookie("hospital-refresh")
+    again = refresh(api_for(hospital_a), first)  # the other tab, a moment late: its successor, once
+    assert again.status_code == 200 and live_tokens(second) == 1
+    assert refresh(api_for(hospital_a), first).status_code == 401  # twice: reuse
+    assert live_tokens(second) == 0
+
+    api.login(user_a.email)
+    first = api.cookie("hospital-refresh")
+    refresh(api)
+    refresh(api)  # first -> second -> third: `first` is no longer the current token's predecessor
+    third = api.cookie("hospital-refresh")
+    assert refresh(api_for(hospital_a), first).status_code == 401
+    assert refresh(api, third).status_code == 401
+
+
+def test_after_the_interval_a_replay_revokes_the_family(api_for, hospital_a, user_a, settings):
+    api = api_for(hospital_a)
+    api.login(user_a.email)
+    old = api.cookie("hospital-refresh")
+    assert refresh(api).status_code == 200
+    current = api.cookie("hospital-refresh")
+    settings.REFRESH_TOKEN_REUSE_INTERVAL = timedelta(0)  # the setting, read on every refresh
+    assert refresh(api_for(hospital_a), old).status_code == 401
+    assert reuse_events(hospital_a, user_a) == [{"revoked_tokens": 1}]
+    assert refresh(api, current).status_code == 401
+
+
+def test_a_concurrent_replay_after_the_interval_still_revokes(api_for, hospital_a, user_a):
+    """Two copies of a token whose rotation is long past (moved back in the database): both refused."""
+    api = api_for(hospital_a)
+    api.login(user_a.email)
+    old = api.cookie("hospital-refresh")
+    assert refresh(api).status_code == 200
+    window_passed(old)
+    answers = concurrently(*(lambda: refresh(api_for(hospital_a), old) for _ in range(2)))
+    assert [a.status_code for a in answers] == [401, 401]
+    assert live_tokens(old) == 0

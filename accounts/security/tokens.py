@@ -1,4 +1,5 @@
-"""Refresh token families: where a token may be used, its family, reuse detection and revocation.
+"""Refresh token families: where a token may be used, rotation, the reuse grace window, reuse detection and
+revocation.
 
 The serializers that call these live in accounts/serializers.py.
 """
@@ -7,9 +8,14 @@ import logging
 import uuid
 
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 
@@ -52,13 +58,12 @@ def refresh_token_from(request) -> tuple[object, bool]:
     return request.COOKIES.get(rest_auth_settings.JWT_AUTH_REFRESH_COOKIE), True
 
 
-def refresh_token_here(raw, request) -> RefreshToken:
-    """The refresh token `raw`, if it may be used at the request's hospital; else InvalidToken.
+def _claims_here(raw, request) -> UntypedToken:
+    """The claims of `raw` if its signature and expiry hold and it may be used at the request's hospital.
 
-    Every refusal is the same 401 (malformed, expired, rotated away, another hospital's), and the hospital
-    claim is checked before the blacklist: a token of another hospital gets exactly an invalid token's answer.
-    A rotated-away token still proves that a copy exists wherever it shows up, so its family is revoked
-    even at another hospital, and recorded in the trail of the token's own hospital.
+    The hospital is checked before anything else: a token of another hospital gets exactly an invalid
+    token's answer. A rotated-away token still proves that a copy exists wherever it shows up, so its
+    family is revoked even at another hospital (no grace there), and recorded in its own hospital's trail.
     """
     try:
         claims = UntypedToken(raw)  # signature and expiry: whose token is it?
@@ -67,11 +72,98 @@ def refresh_token_here(raw, request) -> RefreshToken:
     if not token_belongs_here(claims, request):
         refresh_token_reuse_revoke(raw=raw, elsewhere=True)
         raise InvalidToken()
+    return claims
+
+
+def refresh_token_here(raw, request) -> RefreshToken:
+    """The refresh token `raw`, if it may be used at the request's hospital and is live; else InvalidToken.
+
+    Every refusal is the same 401 (malformed, expired, rotated away, another hospital's); a rotated-away
+    token revokes its family (logout has no grace window: ending the session is what it asks for).
+    """
+    _claims_here(raw, request)
     try:
         return RefreshToken(raw)  # its type and the blacklist
     except TokenError as exc:
         refresh_token_reuse_revoke(raw=raw)
         raise InvalidToken() from exc
+
+
+def refresh_token_rotate(*, raw, request) -> dict[str, str]:
+    """Exchanges the refresh token `raw` for an access token and its family's next refresh token.
+
+    One token, one exchange at a time: the presented token's outstanding row is locked (FOR NO KEY UPDATE)
+    for the whole exchange, so concurrent requests with one token take turns, each seeing what the one
+    before it did. Then, for the presented token P:
+
+    - P is live: it is blacklisted and a successor S of its family minted (P -> S, recorded with its time);
+    - P was rotated into S, S is still live (the family's current token), P is presented within
+      REFRESH_TOKEN_REUSE_INTERVAL of that rotation, and for the first time since: two tabs or threads
+      refreshed at once. The answer is S itself with a new access token; nothing is minted or revoked, so a
+      family never has more than one live refresh token, whatever the number of concurrent presentations;
+    - otherwise (P presented again after its one grace, after the window, an older ancestor, a logged-out
+      token): reuse. A copy exists somewhere; the family is revoked and audited, InvalidToken.
+    """
+    claims = _claims_here(raw, request)
+    with transaction.atomic():
+        presented = OutstandingToken.objects.select_for_update(no_key=True).filter(jti=claims.get("jti")).first()
+        try:
+            token = RefreshToken(raw)  # its type, and the blacklist as the holder of the lock before us left it
+        except TokenError:
+            pair = _reuse_grace(presented) if presented is not None else None
+        else:
+            pair = _rotate(token, presented)
+    if pair is None:
+        refresh_token_reuse_revoke(raw=raw)
+        raise InvalidToken()
+    return pair
+
+
+def _ensure_user_active(token: RefreshToken) -> None:
+    """As simplejwt's refresh does: a deactivated account gets no new tokens."""
+    user = get_user_model().objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM)).first()
+    if user is None or not jwt_settings.USER_AUTHENTICATION_RULE(user):
+        raise AuthenticationFailed("No active account found for the given token.", "no_active_account")
+
+
+def _rotate(token: RefreshToken, presented: OutstandingToken | None) -> dict[str, str]:
+    _ensure_user_active(token)
+    access = str(token.access_token)
+    token.blacklist()
+    token.set_jti()
+    token.set_exp()
+    token.set_iat()
+    token.outstand()
+    successor = OutstandingToken.objects.get(jti=token[jwt_settings.JTI_CLAIM])
+    family = token.get(FAMILY_CLAIM)
+    if family:
+        RefreshTokenFamily.objects.create(outstanding=successor, family=family)
+        RefreshTokenFamily.objects.filter(outstanding=presented).update(successor=successor, rotated_at=timezone.now())
+    return {"access": access, "refresh": str(token)}
+
+
+def _reuse_grace(presented: OutstandingToken) -> dict[str, str] | None:
+    """The answer to a rotated-away token presented again inside its grace, or None (reuse)."""
+    link = RefreshTokenFamily.objects.filter(outstanding=presented).first()
+    window = settings.REFRESH_TOKEN_REUSE_INTERVAL
+    if link is None or link.successor_id is None or link.rotated_at is None or link.reuse_granted:
+        return None
+    if timezone.now() - link.rotated_at >= window:
+        return None
+    # Locked as its own rotation would lock it: either that rotation has happened (the successor is no
+    # longer the current token, so this is an older ancestor) or it waits until this answer is given.
+    successor = OutstandingToken.objects.select_for_update(no_key=True).filter(pk=link.successor_id).first()
+    if successor is None or BlacklistedToken.objects.filter(token=successor).exists():
+        return None
+    try:
+        current = RefreshToken(successor.token)  # type: ignore[arg-type]  # (its stub says Token)
+    except TokenError:  # expired meanwhile
+        return None
+    _ensure_user_active(current)
+    link.reuse_granted = True
+    link.save(update_fields=["reuse_granted"])
+    logger.info("Refresh token presented again within the reuse interval: answered with its successor")
+    return {"access": str(current.access_token), "refresh": successor.token}
 
 
 def refresh_token_reuse_revoke(*, raw: str, elsewhere: bool = False) -> bool:

@@ -263,6 +263,10 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env.str("JWT_SIGNING_KEY", default=SECRET_KEY),
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+# Refresh token reuse interval (accounts/security/tokens.py, README "Tokens"): a rotated-away refresh token
+# presented once more within this time of its rotation, while its successor is still live, is answered with
+# that successor (two tabs refreshing at once), not taken for theft. 0 turns the grace off.
+REFRESH_TOKEN_REUSE_INTERVAL = timedelta(seconds=env.float("REFRESH_TOKEN_REUSE_SECONDS", default=10))
 
 # EMAIL
 # ------------------------------------------------------------------------------
