@@ -7,6 +7,9 @@ from django.test import RequestFactory
 from django_tenants.utils import tenant_context
 
 from accounts.security.throttles import CacheCounter, LocalCounter, RegistrationThrottle
+from audit.context import AuditOriginMiddleware
+from audit.models import AuditEvent
+from audit.services import audit_record
 
 
 def request_from(address: str):
@@ -40,3 +43,17 @@ def test_an_unreachable_cache_falls_back_to_counting_in_the_process(in_hospital,
     # The limit held in the fallback, and the dead cache was tried once, not on every request.
     assert len(fallback.windows) == 1
     assert caplog.text.count("Throttle cache unreachable") == 1
+
+
+def test_the_audit_trail_records_the_address_the_limits_count(in_hospital, settings):
+    """Behind a trusted proxy both read X-Forwarded-For through core.http.client_ip, never REMOTE_ADDR."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    request = RequestFactory().post("/accounts/login/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    seen = {}
+
+    def view(request):
+        seen["event"] = audit_record(action=AuditEvent.Action.LOGIN_FAILED, detail={"email": "x@example.org"})
+        seen["counted"] = RegistrationThrottle(counter=LocalCounter()).counted_as(request)
+
+    AuditOriginMiddleware(view)(request)
+    assert seen["event"].ip == seen["counted"] == "203.0.113.7"
