@@ -26,7 +26,8 @@ APPEND_SLASH = False
 # DATABASES
 # ------------------------------------------------------------------------------
 DATABASES = {"default": env.db_url_config(database_url())}
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, without re-issuing an unchanged search_path or a SELECT 1 per request.
+DATABASES["default"]["ENGINE"] = "tenants.postgresql_backend"
 # Persistent connections: a new connection per request costs more than the
 # request itself. Health checks drop connections the server has closed.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
