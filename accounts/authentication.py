@@ -1,6 +1,8 @@
+import functools
+
 from dj_rest_auth.jwt_auth import JWTCookieAuthentication
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef
+from django.db import connection
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import get_tenant_domain_model
@@ -24,6 +26,54 @@ def csrf_enforce(request) -> None:
     reason = check.process_view(request, lambda request: HttpResponse(), (), {})
     if reason:
         raise PermissionDenied(f"CSRF check failed: {reason}", code="csrf_failed")
+
+
+@functools.cache
+def _user_query() -> tuple[str, list[str], list[str]]:
+    """The statement of `user_with_hospital` and the attribute names of its columns, built once per process.
+
+    Written out rather than built by the ORM on every request: the queryset (select_related and an Exists
+    annotation) cost more Python time than the rest of the request's database work together.
+    """
+    user_model = get_user_model()
+    hospital_model = user_model._meta.get_field("hospital").related_model
+    domain_table = get_tenant_domain_model()._meta.db_table
+    quote = connection.ops.quote_name
+    user_fields = list(user_model._meta.concrete_fields)
+    hospital_fields = list(hospital_model._meta.concrete_fields)
+    columns = [f"u.{quote(str(f.column))}" for f in user_fields] + [
+        f"h.{quote(str(f.column))}" for f in hospital_fields
+    ]
+    # Schema-qualified: these tables live in public whatever the search_path.
+    sql = (
+        f"SELECT {', '.join(columns)}, EXISTS(SELECT 1 FROM public.{quote(domain_table)} d"
+        " WHERE d.tenant_id = u.hospital_id AND d.domain = %s)"
+        f" FROM public.{quote(user_model._meta.db_table)} u"
+        f" LEFT JOIN public.{quote(hospital_model._meta.db_table)} h ON h.id = u.hospital_id WHERE u.id = %s"
+    )
+    return sql, [f.attname for f in user_fields], [f.attname for f in hospital_fields]
+
+
+def user_with_hospital(*, user_id, host: str):
+    """The user with its hospital row cached on it, and `host_routes_here`: whether `host` routes to that
+    hospital now (one statement). None if there is no such user."""
+    sql, user_names, hospital_names = _user_query()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [host, user_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    user_model = get_user_model()
+    n = len(user_names)
+    user = user_model.from_db(connection.alias, user_names, row[:n])
+    hospital_values = row[n : n + len(hospital_names)]
+    hospital = None
+    if hospital_values[0] is not None:
+        hospital_model = user_model._meta.get_field("hospital").related_model
+        hospital = hospital_model.from_db(connection.alias, hospital_names, hospital_values)
+    user_model._meta.get_field("hospital").set_cached_value(user, hospital)
+    user.host_routes_here = row[-1]  # type: ignore[attr-defined]  # read by HospitalJWTAuthentication
+    return user
 
 
 class HospitalJWTAuthentication(JWTCookieAuthentication):
@@ -54,22 +104,15 @@ class HospitalJWTAuthentication(JWTCookieAuthentication):
         return result
 
     def get_user(self, validated_token):
-        """simplejwt's, with the hospital row (and the host check) in the same statement."""
+        """simplejwt's, with the hospital row and the host check in the same statement."""
         try:
             user_id = validated_token[api_settings.USER_ID_CLAIM]
         except KeyError as exc:
             raise InvalidToken(_("Token contained no recognizable user identification")) from exc
-        users = get_user_model().objects.select_related("hospital")
-        request = self.request
-        if request_tenant_confirmed(request) is None and hasattr(request, "tenant"):
-            served = get_tenant_domain_model().objects.filter(
-                tenant_id=OuterRef("hospital_id"), domain=request.tenant.domain_url
-            )
-            users = users.annotate(host_routes_here=Exists(served))
-        try:
-            user = users.get(**{api_settings.USER_ID_FIELD: user_id})
-        except get_user_model().DoesNotExist as exc:
-            raise AuthenticationFailed(_("User not found"), code="user_not_found") from exc
+        tenant = getattr(self.request, "tenant", None)
+        user = user_with_hospital(user_id=user_id, host=getattr(tenant, "domain_url", ""))
+        if user is None:
+            raise AuthenticationFailed(_("User not found"), code="user_not_found")
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
         if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(
