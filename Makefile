@@ -14,6 +14,10 @@
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
+#   make bench-seed   the project side by side with the seed's single-tenant dj-rest-auth app (bench/seed/), both
+#                     under 2 sync gunicorn workers on the same PostgreSQL: authed GET, refresh, login, in-process
+#                     time and SQL statements (BENCH_ARGS="--rounds 1 --seconds 2")
+#   make bench-gunicorn  the project's authed GET under gunicorn setups (what config/gunicorn.py was chosen by)
 #   make bench-enumeration  registration / password reset answer times, known vs unknown email
 #                     (BENCH_ARGS="--samples 2" is a smoke run)
 #   make bench-smoke  every benchmark scenario in a run of seconds (python -m bench --smoke): each must
@@ -43,7 +47,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-smoke lock clean-data
+.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-seed bench-gunicorn bench-smoke lock clean-data
 
 install: $(STAMP)
 
@@ -112,6 +116,13 @@ bench-patients: install
 
 bench-enumeration: install
 	$(VENV_PYTHON) -m bench enumeration_timing $(BENCH_ARGS)
+
+bench-seed: install
+	$(VENV_PYTHON) -m bench seed_compare $(BENCH_ARGS)
+
+GUNICORN_SETUPS ?= sync:2,sync:3,sync:4,gthread:2x2,gthread:2x4,config
+bench-gunicorn: install
+	$(VENV_PYTHON) -m bench seed_compare --no-seed --configs $(GUNICORN_SETUPS) $(BENCH_ARGS)
 
 bench-smoke: install
 	$(VENV_PYTHON) -m bench --smoke

@@ -39,3 +39,18 @@ def user_belongs_here(user, request) -> bool:
 def token_belongs_here(token, request) -> bool:
     """A JWT names the hospital it was issued for; it is good there and nowhere else."""
     return HOSPITAL_CLAIM in token.payload and token.payload[HOSPITAL_CLAIM] == request_hospital_id(request)
+
+
+# A request routed from the tenants cache carries an unconfirmed hospital until its authentication reads the
+# hospital row and the host's domain in the same query as the user (tenants/routing.py says why).
+_CONFIRMED = "hospital_confirmed"
+
+
+def request_tenant_confirm(request, hospital) -> None:
+    """The request's hospital row as just read from the database: the routing it was served by holds."""
+    setattr(getattr(request, "_request", request), _CONFIRMED, hospital)  # Django's request under DRF's
+
+
+def request_tenant_confirmed(request):
+    """The hospital row that confirmed the request's routing, or None while unconfirmed."""
+    return getattr(getattr(request, "_request", request), _CONFIRMED, None)

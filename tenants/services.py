@@ -19,6 +19,7 @@ from hospitals.models import StaffMember
 from hospitals.services import invitation_create, staff_member_create
 from tenants.models import RESERVED_SLUGS, SLUG_MAX_LENGTH, Domain, Hospital, schema_name_for_slug, slug_validator
 from tenants.provisioning import spare_schema_claim
+from tenants.routing import hospital_routing_forget
 
 User = get_user_model()
 
@@ -134,6 +135,7 @@ def hospital_suspend(*, hospital: Hospital) -> Hospital:
     """Its subdomain answers 403 to everything, tokens included, until reactivated. Nothing is deleted."""
     hospital.is_active = False
     hospital.save(update_fields=["is_active"])
+    hospital_routing_forget(hospital=hospital)  # other processes see it in band (tenants/routing.py)
     audit_record(action=AuditEvent.Action.HOSPITAL_SUSPENDED, target=hospital)
     return hospital
 
@@ -141,6 +143,7 @@ def hospital_suspend(*, hospital: Hospital) -> Hospital:
 def hospital_reactivate(*, hospital: Hospital) -> Hospital:
     hospital.is_active = True
     hospital.save(update_fields=["is_active"])
+    hospital_routing_forget(hospital=hospital)
     audit_record(action=AuditEvent.Action.HOSPITAL_REACTIVATED, target=hospital)
     return hospital
 
@@ -167,3 +170,4 @@ def hospital_purge(*, hospital: Hospital) -> None:
             User.objects.filter(hospital=hospital).delete()  # their email addresses and tokens cascade
         Email.objects.filter(hospital=hospital).delete()
         hospital.delete(force_drop=True)  # its domains cascade; DROP SCHEMA ... CASCADE
+    hospital_routing_forget(hospital=hospital)

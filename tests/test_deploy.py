@@ -163,7 +163,8 @@ def gunicorn_config(**environ) -> Config:
 
 def test_gunicorn_config_loads():
     default = gunicorn_config()
-    assert default.workers == 2 * multiprocessing.cpu_count() + 1
+    assert default.workers == multiprocessing.cpu_count()  # one per core, chosen by make bench-gunicorn
+    assert (default.worker_class_str, default.threads) == ("gthread", 4)
     assert default.bind == ["0.0.0.0:8000"]
     assert default.accesslog is None  # Django logs each request (config/logs.py)
     assert default.max_requests and default.max_requests_jitter

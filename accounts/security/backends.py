@@ -33,7 +33,10 @@ class HospitalEmailBackend(ModelBackend):
         user = (
             None
             if canonical is None
-            else (User.objects.filter(email=canonical, hospital_id=request_hospital_id(request)).first())
+            # With its hospital row: the login's answer shows it (the profile serializer), nothing reloads it.
+            else User.objects.select_related("hospital")
+            .filter(email=canonical, hospital_id=request_hospital_id(request))
+            .first()
         )
         if user is None:
             # Spend the time of a real check, so response times do not tell

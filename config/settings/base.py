@@ -26,7 +26,8 @@ APPEND_SLASH = False
 # DATABASES
 # ------------------------------------------------------------------------------
 DATABASES = {"default": env.db_url_config(database_url())}
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, without re-issuing an unchanged search_path or a SELECT 1 per request.
+DATABASES["default"]["ENGINE"] = "tenants.postgresql_backend"
 # Persistent connections: a new connection per request costs more than the
 # request itself. Health checks drop connections the server has closed.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
@@ -151,7 +152,8 @@ AUTHENTICATION_BACKENDS = [
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    # Argon2id at OWASP's minimum (m=7 MiB, t=5, p=1); older Argon2 hashes verify and are upgraded on login.
+    "accounts.hashers.Argon2idHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [

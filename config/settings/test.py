@@ -26,3 +26,8 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{o
 # No collectstatic in tests: whitenoise finds the apps' static files where they are, as in development.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Every response says how many SQL statements its request sent (config/sqlcount.py), first in line so
+# that it sees the whole request: the HTTP tier holds the hot paths to their statement budgets with it.
+DB_STATEMENT_COUNTER = True
+MIDDLEWARE = ["config.sqlcount.StatementCountMiddleware", *MIDDLEWARE]  # noqa: F405

@@ -1,0 +1,68 @@
+"""django-tenants' PostgreSQL backend, minus two statements per request (DATABASES ENGINE).
+
+- `SET search_path` only when the session's path changes. django-tenants forgets the path it set whenever a
+  tenant is set (every request sets one), so every request re-issued it; here setting the tenant the
+  session is already on keeps it. It is still forgotten wherever PostgreSQL may have reverted or lost it
+  (rollback, rollback to a savepoint, close: django-tenants' own overrides) and on a new connection.
+- The health check (CONN_HEALTH_CHECKS) without a round trip. Django's runs `SELECT 1` at the start of
+  every request. An idle connection has nothing to read: if its socket is readable, the server has sent
+  something unprompted, in practice the FATAL message and end-of-file of a terminated or restarted
+  backend, so the connection is dropped and a new one made. A silent network cut is not seen here, as it
+  was not by `SELECT 1` either (that waited for the TCP timeout).
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+
+from django.conf import settings
+from django_tenants.postgresql_backend import base
+
+# Statements sent by this thread's connections, counted only where settings.DB_STATEMENT_COUNTER is on
+# (the test settings: config/sqlcount.py reports them per request).
+_counter = threading.local()
+
+
+def statements_sent() -> int:
+    """Statements this thread has sent to PostgreSQL through any cursor, Django's or raw (SELECT 1, SET)."""
+    return getattr(_counter, "n", 0)
+
+
+def _counting(cursor_class):
+    class CountingCursor(cursor_class):
+        def execute(self, *args, **kwargs):
+            _counter.n = statements_sent() + 1
+            return super().execute(*args, **kwargs)
+
+        def executemany(self, query, params_seq, *args, **kwargs):
+            params_seq = list(params_seq)
+            _counter.n = statements_sent() + len(params_seq)
+            return super().executemany(query, params_seq, *args, **kwargs)
+
+    return CountingCursor
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def set_tenant(self, tenant, include_public=True):
+        in_session = self.search_path_set_schemas
+        super().set_tenant(tenant, include_public)
+        if in_session is not None and self._get_cursor_search_paths() == in_session:
+            self.search_path_set_schemas = in_session  # the session is already there: nothing to SET
+
+    def get_new_connection(self, conn_params):
+        self.search_path_set_schemas = None  # a new session starts on the server's default path
+        connection = super().get_new_connection(conn_params)
+        if getattr(settings, "DB_STATEMENT_COUNTER", False):
+            connection.cursor_factory = _counting(connection.cursor_factory)
+        return connection
+
+    def is_usable(self) -> bool:
+        conn = self.connection
+        if conn is None or conn.closed or conn.pgconn.status != 0:  # 0: libpq's CONNECTION_OK
+            return False
+        if conn.info.transaction_status != 0:  # 0: idle; anything else is not a connection to reuse as is
+            return super().is_usable()
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)
+        return not poller.poll(0)
