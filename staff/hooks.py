@@ -19,7 +19,6 @@ meant to propagate, and no weak references to lose a receiver.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from staff.models import StaffMember
@@ -45,6 +44,6 @@ def role_change_hooks_run(*, staff: StaffMember, old_role: str) -> None:
         hook(staff=staff, old_role=old_role)
 
 
-def role_change_hooks() -> tuple[Callable[..., None], ...]:
+def role_change_hooks() -> tuple[RoleChangeHook, ...]:
     """The registered hooks, in order (for tests and checks)."""
     return tuple(_role_change_hooks)
