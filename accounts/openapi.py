@@ -86,16 +86,6 @@ class LoginViewExtension(OpenApiViewExtension):
         )
 
 
-class InvitationAcceptViewExtension(OpenApiViewExtension):
-    target_class = "hospitals.views.InvitationAcceptView"
-
-    def view_replacement(self):
-        return with_schema(
-            self.target_class,
-            post={"responses": LoginResponseSerializer, "summary": "Accept an invitation: answers like a login"},
-        )
-
-
 class LogoutViewExtension(OpenApiViewExtension):
     target_class = "accounts.views.LogoutView"
 

@@ -17,6 +17,7 @@ class AuditEvent(models.Model):
         INVITATION_SENT = "invitation_sent", "Invitation sent"
         INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
         INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        STAFF_ROLE_CHANGED = "staff_role_changed", "Staff role changed"
         PERMISSION_GRANTED = "permission_granted", "Access granted"
         PERMISSION_REVOKED = "permission_revoked", "Access revoked"
         PATIENT_VIEWED = "patient_viewed", "Patient record viewed"

@@ -289,10 +289,11 @@ def prepare(args) -> World:
     from django_tenants.utils import tenant_context
 
     from accounts.services import user_create_verified
-    from hospitals.models import CareTeamMembership, Department, Patient, PatientUserObjectPermission, StaffMember
+    from hospitals.models import CareTeamMembership, Patient, PatientUserObjectPermission
     from hospitals.permissions import care_team_grants
     from hospitals.selectors import patient_list
-    from hospitals.services import staff_member_create
+    from staff.models import Department, StaffMember
+    from staff.services import staff_member_create
     from tenants.services import hospital_create, hospital_host
 
     say(f"creating hospital {SLUG!r}, its admin and a doctor")

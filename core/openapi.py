@@ -5,8 +5,8 @@ and read by the docs page GET /api/docs/ (Swagger UI).
 - `AutoSchema` adds the errors every operation can answer (400, 401, 403, 404, 413, 429) to each one;
 - `postprocess_schema` writes the request size limit and the error codes into the schema's description;
 - the views' own request and response shapes, where spectacular cannot infer them, are declared in
-  `accounts/openapi.py`, `hospitals/openapi.py` and `tenants/openapi.py`, which `config/openapi.py` (the
-  composition) imports before any schema is generated.
+  `accounts/openapi.py`, `staff/openapi.py`, `hospitals/openapi.py` and `tenants/openapi.py`, which
+  `config/openapi.py` (the composition) imports before any schema is generated.
 """
 
 from __future__ import annotations

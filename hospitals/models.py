@@ -1,55 +1,9 @@
-"""A hospital's own records, in its schema (TENANT_APPS)."""
+"""A hospital's patient records, in its schema (TENANT_APPS); who works there is `staff`'s."""
 
-from django.conf import settings
 from django.db import models
-from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-
-class StaffMember(models.Model):
-    """The hospital-side profile of an account: its role in this hospital.
-
-    The account itself lives in the public schema; this row lives and dies with
-    the hospital's schema. Accounts are deactivated, never deleted, so the
-    cross-schema FK protects rather than cascades.
-    """
-
-    class Role(models.TextChoices):
-        HOSPITAL_ADMIN = "hospital_admin", "Hospital admin"
-        DOCTOR = "doctor", "Doctor"
-        NURSE = "nurse", "Nurse"
-        RECEPTIONIST = "receptionist", "Receptionist"
-
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    role = models.CharField(max_length=32, choices=Role.choices)
-    department = models.ForeignKey("Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="staff")
-    is_active = models.BooleanField(default=True)
-    created = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created"]
-
-    def __str__(self) -> str:
-        return f"{self.user_id} ({self.role})"
-
-    @property
-    def is_admin(self) -> bool:
-        return self.is_active and self.role == self.Role.HOSPITAL_ADMIN
-
-
-class Department(models.Model):
-    """A ward or service. Its head may view every patient assigned to it (a guardian grant on the department)."""
-
-    name = models.CharField(max_length=200)
-    code = models.SlugField(max_length=32, unique=True)
-    head = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-
-    class Meta:
-        ordering = ["name"]
-        permissions = [("view_department_patients", "Can view the patients of the department")]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.code})"
+from staff.models import Department, StaffMember
 
 
 class Patient(models.Model):
@@ -143,51 +97,3 @@ class PatientUserObjectPermission(UserObjectPermissionBase):
 
 class PatientGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
-
-
-class DepartmentUserObjectPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey(Department, on_delete=models.CASCADE)
-
-
-class DepartmentGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Department, on_delete=models.CASCADE)
-
-
-class Invitation(models.Model):
-    """An invitation to join this hospital with a role; accepted once, through a secret link.
-
-    Only a hash of the token is stored. Lives in the hospital's schema, so a
-    token presented at another hospital finds nothing there.
-    """
-
-    email = models.EmailField(max_length=254)
-    role = models.CharField(max_length=32, choices=StaffMember.Role.choices)
-    token_hash = models.CharField(max_length=64, unique=True)
-    invited_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="Empty: invited by the platform at onboarding.",
-    )
-    created = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    accepted_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created"]
-
-    def __str__(self) -> str:
-        return f"{self.email} as {self.role}"
-
-    @property
-    def status(self) -> str:
-        if self.accepted_at:
-            return "accepted"
-        if self.revoked_at:
-            return "revoked"
-        if self.expires_at <= timezone.now():
-            return "expired"
-        return "pending"

@@ -1,4 +1,4 @@
-"""OpenAPI shapes of the hospital workspace views that spectacular cannot infer (plain APIViews, split bodies)."""
+"""OpenAPI shapes of the patient API views that spectacular cannot infer (plain APIViews, split bodies)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rest_framework import serializers
 from core.openapi import with_schema
 from hospitals import permissions as perms
 from hospitals import views
+from staff.models import StaffMember
 
 PERMISSION_CHOICES = sorted(perms.ALL_PATIENT_PERMS)
 PAGE_PARAMETERS = [
@@ -52,7 +53,7 @@ class CanSerializer(serializers.Serializer):
 
 
 class MyPermissionsSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=views.StaffMember.Role.choices, allow_null=True)
+    role = serializers.ChoiceField(choices=StaffMember.Role.choices, allow_null=True)
     department = serializers.IntegerField(allow_null=True)
     is_hospital_admin = serializers.BooleanField()
     can = CanSerializer()
@@ -60,38 +61,6 @@ class MyPermissionsSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "MyPermissions"
-
-
-class InvitationListCreateExtension(OpenApiViewExtension):
-    target_class = "hospitals.views.InvitationListCreateView"
-
-    def view_replacement(self):
-        # GET stays as inferred; POST takes the create body.
-        class Fixed(self.target_class):
-            @extend_schema(request=views.InvitationCreateSerializer, responses={201: views.InvitationSerializer})
-            def post(self, request, *args, **kwargs):
-                pass  # pragma: no cover
-
-        return Fixed
-
-
-class InvitationRevokeExtension(OpenApiViewExtension):
-    target_class = "hospitals.views.InvitationRevokeView"
-
-    def view_replacement(self):
-        return with_schema(self.target_class, delete={"responses": {204: None}, "summary": "Revoke an invitation"})
-
-
-class StaffListCreateExtension(OpenApiViewExtension):
-    target_class = "hospitals.views.StaffListCreateView"
-
-    def view_replacement(self):
-        class Fixed(self.target_class):
-            @extend_schema(request=views.StaffCreateSerializer, responses={201: views.StaffSerializer})
-            def post(self, request, *args, **kwargs):
-                pass  # pragma: no cover
-
-        return Fixed
 
 
 class PatientListCreateExtension(OpenApiViewExtension):

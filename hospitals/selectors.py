@@ -5,13 +5,15 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_objects_for_user
 
-from hospitals.models import ClinicalNote, Department, Patient, StaffMember
-from hospitals.permissions import DEPARTMENT_PATIENTS, VIEW
+from hospitals.models import ClinicalNote, Patient
+from hospitals.permissions import VIEW
+from staff.models import Department, StaffMember
+from staff.permissions import DEPARTMENT_PATIENTS
 
 
 def patient_list(*, staff: StaffMember, search: str = "", department_id: int | None = None) -> QuerySet[Patient]:
     """The patients `staff` may view: guardian grants on patients, plus the patients of departments it heads
-    (never for a receptionist: a headship is clinical, see hospitals.services.department_set_head).
+    (never for a receptionist: a headship is clinical, see staff.services.department_set_head).
 
     A constant number of queries whatever the number of rows: guardian's helper gives a subquery.
     """
@@ -26,7 +28,7 @@ def patient_list(*, staff: StaffMember, search: str = "", department_id: int | N
             else list(
                 get_objects_for_user(
                     staff.user,
-                    f"hospitals.{DEPARTMENT_PATIENTS}",
+                    f"staff.{DEPARTMENT_PATIENTS}",
                     Department,
                     use_groups=False,
                     with_superuser=False,
@@ -48,7 +50,3 @@ def patient_list(*, staff: StaffMember, search: str = "", department_id: int | N
 
 def patient_notes(*, patient: Patient) -> QuerySet[ClinicalNote]:
     return patient.notes.select_related("author__user")
-
-
-def staff_list() -> QuerySet[StaffMember]:
-    return StaffMember.objects.select_related("user", "department").order_by("user__last_name", "user__email")

@@ -15,8 +15,8 @@ from audit.services import audit_record
 from core.api import ServiceError
 from core.tasks import publish_after_commit
 from emails.models import Email
-from hospitals.models import StaffMember
-from hospitals.services import invitation_create, staff_member_create
+from staff.models import StaffMember
+from staff.services import invitation_create, staff_member_create
 from tenants.models import RESERVED_SLUGS, SLUG_MAX_LENGTH, Domain, Hospital, schema_name_for_slug, slug_validator
 from tenants.provisioning import spare_schema_claim
 from tenants.routing import hospital_routing_forget

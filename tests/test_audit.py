@@ -6,8 +6,8 @@ from django_tenants.utils import schema_context, tenant_context
 
 from accounts.services import user_create_verified
 from audit.models import AuditEvent
-from hospitals.models import StaffMember
-from hospitals.services import staff_member_create
+from staff.models import StaffMember
+from staff.services import staff_member_create
 from tests.support import PASSWORD, unique_email
 
 
@@ -61,6 +61,25 @@ def test_auth_and_record_events_are_recorded_with_actor_ip_and_agent(api_for, ho
     # Hospital B's trail has none of it.
     api_b, _ = admin_api(api_for, hospital_b)
     assert not [e for e in events(api_b) if e["actor_email"] in (admin.email, user_a.email)]
+
+
+def test_role_changes_are_recorded_with_actor_target_and_both_roles(api_for, hospital_a):
+    api, admin = admin_api(api_for, hospital_a)
+    member = user_create_verified(hospital=hospital_a, email=unique_email("role"), password=PASSWORD)
+    added = api.post("/api/staff/", json={"email": member.email, "role": "nurse"})
+    assert added.status_code == 201, added.text
+    staff_id = added.json()["id"]
+    assert api.patch(f"/api/staff/{staff_id}/", json={"role": "doctor"}).status_code == 200
+    assert api.patch(f"/api/staff/{staff_id}/", json={"is_active": False}).status_code == 200  # not a role change
+
+    changes = [e for e in events(api, action="staff_role_changed") if e["target_id"] == str(staff_id)]
+    assert [(e["detail"]["old_role"], e["detail"]["new_role"]) for e in changes] == [
+        ("nurse", "doctor"),
+        (None, "nurse"),
+    ]
+    for event in changes:
+        assert event["actor_email"] == admin.email and event["target_type"] == "staff.staffmember"
+        assert event["detail"]["email"] == member.email
 
 
 def test_the_trail_is_append_only_in_the_database(hospital_a):

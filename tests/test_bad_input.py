@@ -11,8 +11,8 @@ from django_tenants.utils import tenant_context
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.services import user_create_verified
-from hospitals.models import StaffMember
-from hospitals.services import staff_member_create
+from staff.models import StaffMember
+from staff.services import staff_member_create
 from tests.support import PASSWORD, unique_email
 
 User = get_user_model()

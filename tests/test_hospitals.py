@@ -8,7 +8,7 @@ from guardian.shortcuts import assign_perm, get_objects_for_user
 
 from accounts.services import user_create_verified
 from core.api import ServiceError
-from hospitals.models import StaffMember
+from staff.models import StaffMember
 from tenants.models import Domain, Hospital
 from tenants.services import hospital_create
 from tests.support import PASSWORD, unique_email
@@ -92,25 +92,25 @@ def test_object_permissions_stay_in_their_hospital(hospital_a, hospital_b):
     user_b = user_create_verified(hospital=hospital_b, email=unique_email(), password=PASSWORD)
     with tenant_context(hospital_a):
         record_a = StaffMember.objects.create(user=user_a, role=StaffMember.Role.NURSE)
-        assign_perm("hospitals.view_staffmember", user_a, record_a)
+        assign_perm("staff.view_staffmember", user_a, record_a)
     with tenant_context(hospital_b):
         record_b = StaffMember.objects.create(user=user_b, role=StaffMember.Role.NURSE)
-        assign_perm("hospitals.change_staffmember", user_b, record_b)
+        assign_perm("staff.change_staffmember", user_b, record_b)
 
     with tenant_context(hospital_a):
         a = type(user_a).objects.get(pk=user_a.pk)
         b = type(user_b).objects.get(pk=user_b.pk)
-        assert a.has_perm("hospitals.view_staffmember", record_a)
-        assert not b.has_perm("hospitals.change_staffmember", StaffMember.objects.get(pk=record_a.pk))
-        assert list(get_objects_for_user(a, "hospitals.view_staffmember", accept_global_perms=False)) == [record_a]
-        assert not get_objects_for_user(b, "hospitals.change_staffmember", accept_global_perms=False).exists()
+        assert a.has_perm("staff.view_staffmember", record_a)
+        assert not b.has_perm("staff.change_staffmember", StaffMember.objects.get(pk=record_a.pk))
+        assert list(get_objects_for_user(a, "staff.view_staffmember", accept_global_perms=False)) == [record_a]
+        assert not get_objects_for_user(b, "staff.change_staffmember", accept_global_perms=False).exists()
     with tenant_context(hospital_b):
         a = type(user_a).objects.get(pk=user_a.pk)
         b = type(user_b).objects.get(pk=user_b.pk)
-        assert b.has_perm("hospitals.change_staffmember", record_b)
-        assert not a.has_perm("hospitals.view_staffmember", StaffMember.objects.get(pk=record_b.pk))
-        assert list(get_objects_for_user(b, "hospitals.change_staffmember", accept_global_perms=False)) == [record_b]
-        assert not get_objects_for_user(a, "hospitals.view_staffmember", accept_global_perms=False).exists()
+        assert b.has_perm("staff.change_staffmember", record_b)
+        assert not a.has_perm("staff.view_staffmember", StaffMember.objects.get(pk=record_b.pk))
+        assert list(get_objects_for_user(b, "staff.change_staffmember", accept_global_perms=False)) == [record_b]
+        assert not get_objects_for_user(a, "staff.view_staffmember", accept_global_perms=False).exists()
 
 
 def test_identity_tables_live_only_in_public_and_permissions_per_hospital(hospital_a):
@@ -133,8 +133,8 @@ def test_identity_tables_live_only_in_public_and_permissions_per_hospital(hospit
     }
     assert identity <= in_public
     assert not identity & in_hospital
-    assert {"guardian_userobjectpermission", "hospitals_staffmember"} <= in_hospital
-    assert not {"guardian_userobjectpermission", "hospitals_staffmember"} & in_public
+    assert {"guardian_userobjectpermission", "staff_staffmember", "hospitals_patient"} <= in_hospital
+    assert not {"guardian_userobjectpermission", "staff_staffmember", "hospitals_patient"} & in_public
 
 
 def test_patient_grants_line_up_in_hospitals_migrated_at_different_times(hospital_a):

@@ -21,7 +21,8 @@ from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
 from hospitals import services
-from hospitals.models import StaffMember
+from staff import services as staff_services
+from staff.models import StaffMember
 from tenants.services import hospital_create
 from tests.conftest import database_url_of
 from tests.processes import Gunicorn
@@ -37,7 +38,7 @@ def seed(hospital, prefix: str) -> list[dict]:
     with tenant_context(hospital):
         for role in (StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.NURSE):
             user = user_create_verified(hospital=hospital, email=unique_email(f"load-{prefix}"), password=PASSWORD)
-            people.append({"email": user.email, "staff": services.staff_member_create(user=user, role=role)})
+            people.append({"email": user.email, "staff": staff_services.staff_member_create(user=user, role=role)})
         for i in range(5):
             services.patient_create(
                 created_by=people[0]["staff"],

@@ -18,8 +18,8 @@ from django.db import connections
 from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
-from hospitals.models import StaffMember
-from hospitals.services import staff_member_create
+from staff.models import StaffMember
+from staff.services import staff_member_create
 from tenants.services import hospital_host
 from tests.conftest import database_url_of
 from tests.processes import REPO, WebServer, wait_until

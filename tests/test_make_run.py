@@ -31,7 +31,8 @@ from devtools import commands  # the code path of `make run` itself
 from devtools.processes import Child, spawn, stop_children
 from devtools.waits import free_port
 from hospitals import services
-from hospitals.models import StaffMember
+from staff import services as staff_services
+from staff.models import StaffMember
 from tenants.services import hospital_host
 from tests.conftest import database_url_of
 from tests.processes import READY_TIMEOUT, RedisBroker, wait_until
@@ -165,7 +166,7 @@ def staff(hospital_a) -> list[str]:
     with tenant_context(hospital_a):
         for _ in range(4):
             user = user_create_verified(hospital=hospital_a, email=unique_email("run"), password=PASSWORD)
-            member = services.staff_member_create(user=user, role=StaffMember.Role.HOSPITAL_ADMIN)
+            member = staff_services.staff_member_create(user=user, role=StaffMember.Role.HOSPITAL_ADMIN)
             emails.append(user.email)
         for i in range(5):
             services.patient_create(

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
-from hospitals.models import Invitation, StaffMember
+from staff.models import Invitation, StaffMember
 from tenants.models import Hospital
 from tests.support import PASSWORD, link_in, unique_email
 
@@ -255,7 +255,7 @@ def test_purge_asks_for_confirmation_and_only_takes_suspended_hospitals(platform
 def hospital_admin_api(api_for, hospital):
     """A client logged in as a fresh hospital admin of `hospital`."""
     from accounts.services import user_create_verified
-    from hospitals.services import staff_member_create
+    from staff.services import staff_member_create
 
     admin = user_create_verified(hospital=hospital, email=unique_email("hadmin"), password=PASSWORD)
     with tenant_context(hospital):

@@ -24,7 +24,9 @@ from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
 from hospitals import services
-from hospitals.models import CareTeamMembership, ClinicalNote, Department, Patient, StaffMember
+from hospitals.models import CareTeamMembership, ClinicalNote, Patient
+from staff import services as staff_services
+from staff.models import Department, StaffMember
 from tenants.services import hospital_host
 from tests.support import PASSWORD, Api, link_in, unique_email
 
@@ -74,7 +76,7 @@ def actor(server_url, hospital, name: str, role: str | None, **names) -> Actor:
     staff = None
     if role is not None:
         with tenant_context(hospital):
-            staff = services.staff_member_create(user=user, role=role)
+            staff = staff_services.staff_member_create(user=user, role=role)
     api = Api(server_url, hospital_host(hospital.slug))
     token = api.login(user.email).json()["access"]
     return Actor(name, user, staff, api, token)
@@ -84,7 +86,7 @@ def fresh_staff(hospital, role: str = NURSE) -> StaffMember:
     """A staff member who never logs in (no password: no hashing), for care-team writes."""
     user = user_create_verified(hospital=hospital, email=unique_email(f"fresh-{role}"), password=None)
     with tenant_context(hospital):
-        return services.staff_member_create(user=user, role=role)
+        return staff_services.staff_member_create(user=user, role=role)
 
 
 def patient_body(**overrides) -> dict:

@@ -11,7 +11,8 @@ from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
 from hospitals import services
-from hospitals.models import StaffMember
+from staff import services as staff_services
+from staff.models import StaffMember
 from tenants.services import hospital_host
 from tests.support import PASSWORD, unique_email
 
@@ -25,10 +26,10 @@ def world(hospital_a):
 
         def member(role):
             user = user_create_verified(hospital=hospital_a, email=unique_email(role), password=PASSWORD)
-            return services.staff_member_create(user=user, role=role)
+            return staff_services.staff_member_create(user=user, role=role)
 
         admin, doctor = member(StaffMember.Role.HOSPITAL_ADMIN), member(StaffMember.Role.DOCTOR)
-        department = services.department_create(name="Queries", code=unique_email("q")[:30].replace("@", "-"))
+        department = staff_services.department_create(name="Queries", code=unique_email("q")[:30].replace("@", "-"))
         patients = []
         for i in range(ROWS):
             patient = services.patient_create(
@@ -42,9 +43,9 @@ def world(hospital_a):
             services.care_team_add(patient=patient, staff=doctor, role="attending")
             patients.append(patient)
             member(StaffMember.Role.NURSE)
-            services.department_create(name=f"D{i}", code=f"{department.code}-{i}"[:32])
+            staff_services.department_create(name=f"D{i}", code=f"{department.code}-{i}"[:32])
             services.note_add(patient=patients[0], author=doctor, body=f"note {i}")
-            services.invitation_create(
+            staff_services.invitation_create(
                 hospital=hospital_a, email=unique_email("qinv"), role="nurse", invited_by=admin.user
             )
     return {"admin": admin, "doctor": doctor, "patient": patients[0], "department": department}
@@ -94,6 +95,6 @@ def test_care_team_list_is_constant_too(world, hospital_a):
         for _ in range(10):
             user = user_create_verified(hospital=hospital_a, email=unique_email("ct"), password=PASSWORD)
             services.care_team_add(
-                patient=patient, staff=services.staff_member_create(user=user, role="nurse"), role="nurse"
+                patient=patient, staff=staff_services.staff_member_create(user=user, role="nurse"), role="nurse"
             )
     assert count_queries(hospital_a, world["doctor"], f"/api/patients/{patient.pk}/care-team/") == before

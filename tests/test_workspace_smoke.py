@@ -3,8 +3,8 @@
 from django_tenants.utils import tenant_context
 
 from accounts.services import user_create_verified
-from hospitals.models import StaffMember
-from hospitals.services import staff_member_create
+from staff.models import StaffMember
+from staff.services import staff_member_create
 from tests.support import PASSWORD, unique_email
 
 

@@ -79,7 +79,8 @@ TENANT_APPS = [
     # Object permissions are rows about one hospital's records, so they live
     # in that hospital's schema (FKs to the public user/permission tables).
     "guardian",
-    "hospitals",
+    "staff",  # who works here: staff members and their roles, departments, invitations
+    "hospitals",  # patients, care teams, notes and the grants that open them
     # ...and each hospital's trail in its own schema, with its records.
     "audit",
 ]
@@ -216,7 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.postprocess_schema"],
-    "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "hospitals.models.StaffMember.Role"},
+    "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "staff.models.StaffMember.Role"},
     # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -9,7 +9,8 @@ from accounts.permissions import IsPlatformStaff
 from accounts.services import user_create_verified
 from hospitals import permissions as perms
 from hospitals import selectors, services
-from hospitals.models import StaffMember
+from staff import services as staff_services
+from staff.models import StaffMember
 from tenants.models import Hospital
 from tests.fast.conftest import make_staff
 
@@ -49,7 +50,7 @@ def test_a_receptionist_sees_whom_it_registered_and_nothing_clinical(in_hospital
 def test_a_department_head_sees_the_departments_patients(in_hospital):
     admin = make_staff(in_hospital, StaffMember.Role.HOSPITAL_ADMIN)
     head = make_staff(in_hospital, StaffMember.Role.DOCTOR)
-    department = services.department_create(name="Neurology", code="NEURO", head=head)
+    department = staff_services.department_create(name="Neurology", code="NEURO", head=head)
     inside, outside = patient(admin, "MRN-DH-1", department=department), patient(admin, "MRN-DH-2")
     assert perms.patient_perms(head, inside) == {perms.VIEW, perms.CLINICAL}
     assert list(selectors.patient_list(staff=head)) == [inside]

@@ -16,8 +16,8 @@ from accounts.services import (
     user_register,
 )
 from core.api import ServiceError
-from hospitals import services
-from hospitals.models import StaffMember
+from staff import services
+from staff.models import StaffMember
 from tests.fast.conftest import make_staff
 
 User = get_user_model()

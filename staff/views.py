@@ -1,0 +1,161 @@
+"""The staff API on a hospital subdomain: invitations, departments, staff; and accepting an invitation.
+
+Thin views over staff.services and staff.selectors.
+"""
+
+from dj_rest_auth.utils import jwt_encode
+from django.contrib.auth.signals import user_logged_in
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.serializers import CanonicalEmailField
+from accounts.views import LoginView
+from staff import selectors, services
+from staff.models import Department, Invitation, StaffMember
+from staff.permissions import ADMIN, WORKSPACE
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ("id", "email", "role", "status", "invited_by", "created", "expires_at", "accepted_at", "revoked_at")
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = CanonicalEmailField()
+    role = serializers.ChoiceField(choices=StaffMember.Role.choices)
+
+
+class InvitationListCreateView(ListCreateAPIView):
+    """GET: the hospital's invitations (newest first). POST {email, role}: invite by email."""
+
+    permission_classes = [ADMIN]
+    serializer_class = InvitationSerializer
+
+    def get_queryset(self):
+        return Invitation.objects.select_related("invited_by")
+
+    def create(self, request, *args, **kwargs):
+        data = InvitationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = services.invitation_create(hospital=request.tenant, invited_by=request.user, **data.validated_data)
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationRevokeView(APIView):
+    """DELETE: revoke a pending invitation."""
+
+    permission_classes = [ADMIN]
+
+    def delete(self, request, pk: int):
+        services.invitation_revoke(invitation=get_object_or_404(Invitation, pk=pk))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DepartmentSerializer(serializers.ModelSerializer):
+    head = serializers.PrimaryKeyRelatedField(
+        queryset=StaffMember.objects.filter(is_active=True), allow_null=True, required=False
+    )
+
+    class Meta:
+        model = Department
+        fields = ("id", "name", "code", "head")
+
+
+class StaffSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email", read_only=True)
+    name = serializers.CharField(source="user.name", read_only=True)
+    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all(), allow_null=True, required=False)
+
+    class Meta:
+        model = StaffMember
+        fields = ("id", "email", "name", "role", "department", "is_active")
+
+
+class StaffCreateSerializer(serializers.Serializer):
+    email = CanonicalEmailField()
+    role = serializers.ChoiceField(choices=StaffMember.Role.choices)
+    department = serializers.PrimaryKeyRelatedField(
+        queryset=Department.objects.all(), allow_null=True, required=False, default=None
+    )
+
+
+class DepartmentListCreateView(ListCreateAPIView):
+    serializer_class = DepartmentSerializer
+    queryset = Department.objects.all()
+
+    def get_permissions(self):
+        return [(ADMIN if self.request.method == "POST" else WORKSPACE)()]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.department_create(**serializer.validated_data)
+
+
+class DepartmentDetailView(RetrieveUpdateAPIView):
+    serializer_class = DepartmentSerializer
+    queryset = Department.objects.all()
+
+    def get_permissions(self):
+        return [(WORKSPACE if self.request.method in SAFE_METHODS else ADMIN)()]
+
+    def perform_update(self, serializer):
+        services.department_update(department=serializer.instance, **serializer.validated_data)
+
+
+class StaffListCreateView(ListCreateAPIView):
+    serializer_class = StaffSerializer
+
+    def get_queryset(self):
+        return selectors.staff_list()
+
+    def get_permissions(self):
+        return [(ADMIN if self.request.method == "POST" else WORKSPACE)()]
+
+    def create(self, request, *args, **kwargs):
+        data = StaffCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        staff = services.staff_member_add(hospital=request.tenant, actor=request.user, **data.validated_data)
+        return Response(StaffSerializer(staff).data, status=status.HTTP_201_CREATED)
+
+
+class StaffDetailView(RetrieveUpdateAPIView):
+    serializer_class = StaffSerializer
+
+    def get_queryset(self):
+        return selectors.staff_list()
+
+    def get_permissions(self):
+        return [(WORKSPACE if self.request.method in SAFE_METHODS else ADMIN)()]
+
+    def perform_update(self, serializer):
+        services.staff_member_update(staff=serializer.instance, actor=self.request.user, **serializer.validated_data)
+
+
+# Accepting an invitation is a login of the invited account (/accounts/invitations/accept/, config/urls_tenants.py).
+
+
+class InvitationAcceptSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=200)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+
+
+class InvitationAcceptView(LoginView):
+    """Accepting an invitation activates the account and answers exactly like a login."""
+
+    serializer_class = InvitationAcceptSerializer
+
+    def post(self, request, *args, **kwargs):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self.user = services.invitation_accept(hospital=request.tenant, **data.validated_data)
+        self.access_token, self.refresh_token = jwt_encode(self.user)
+        user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)
+        return self.get_response()
