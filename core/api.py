@@ -7,12 +7,15 @@ plus ``"fields": {"<field>": ["<message>", ...]}`` for invalid input.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -89,6 +92,43 @@ def exception_handler(exc, context):
             code = "error"
         response.data = error_body(detail, str(code))
     return response
+
+
+class MethodPermissions:
+    """Views of our API say who may call each HTTP method in one map, `method_permissions`
+    (`{"GET": WORKSPACE, "POST": ADMIN}`; HEAD follows GET; a method not listed falls back to
+    `permission_classes`). `after_lookup_permissions` holds the classes a handler checks only once it has
+    found its record (`check_after_lookup()`), so a record the caller may not see stays a 404, never a 403
+    that confirms it exists. `/api/me/permissions/` asks both maps through `allows()`, so what a frontend is
+    told and what the endpoint enforces cannot drift apart."""
+
+    method_permissions: dict = {}
+    after_lookup_permissions: dict = {}
+
+    @classmethod
+    def permissions_for(cls, method: str) -> list[BasePermission]:
+        method = "GET" if method == "HEAD" else method
+        if method in cls.method_permissions:
+            return [cls.method_permissions[method]()]
+        return [permission() for permission in getattr(cls, "permission_classes", ())]
+
+    def get_permissions(self):
+        return self.permissions_for(self.request.method)
+
+    def check_after_lookup(self) -> None:
+        view: Any = self
+        permission = self.after_lookup_permissions.get(view.request.method)
+        if permission is not None and not permission().has_permission(view.request, view):
+            view.permission_denied(view.request, message=getattr(permission, "message", None))
+
+    @classmethod
+    def allows(cls, request, method: str) -> bool:
+        """Whether `request`'s caller passes this view's permission classes for `method` (not object rules)."""
+        view: Any = cls()
+        view.request, view.args, view.kwargs, view.format_kwarg = request, (), {}, None
+        after_lookup = cls.after_lookup_permissions.get(method)
+        checks = cls.permissions_for(method) + ([after_lookup()] if after_lookup else [])
+        return all(permission.has_permission(request, view) for permission in checks)
 
 
 class Pagination(PageNumberPagination):

@@ -12,13 +12,14 @@ from rest_framework.views import APIView
 from accounts.permissions import IsTenantMember
 from audit.models import AuditEvent
 from audit.services import audit_record
-from core.api import Pagination
+from core.api import MethodPermissions, Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import CareTeamMembership, ClinicalNote, Patient
 from hospitals.permissions import patient_perms
 from staff.models import Department, StaffMember
-from staff.permissions import WORKSPACE, HasRole, staff_member_of, staff_member_required
+from staff.permissions import ADMIN, WORKSPACE, HasRole, staff_member_of, staff_member_required
+from staff.views import DepartmentListCreateView, InvitationListCreateView, StaffListCreateView
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -73,15 +74,14 @@ def patient_or_404(request, pk: int, *, need: str) -> tuple[Patient, frozenset[s
     return patient, held
 
 
-class PatientListCreateView(ListCreateAPIView):
+class PatientListCreateView(MethodPermissions, ListCreateAPIView):
     """GET: the patients you may view (?search= name or MRN, ?department=id). POST: register one."""
 
     serializer_class = PatientSerializer
-
-    def get_permissions(self):
-        if self.request.method == "POST":
-            return [(IsTenantMember & HasRole.of(StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.RECEPTIONIST))()]
-        return [WORKSPACE()]
+    method_permissions = {
+        "GET": WORKSPACE,
+        "POST": IsTenantMember & HasRole.of(StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.RECEPTIONIST),
+    }
 
     def get_queryset(self):
         department = self.request.query_params.get("department")
@@ -100,10 +100,10 @@ class PatientListCreateView(ListCreateAPIView):
         )
 
 
-class PatientDetailView(APIView):
+class PatientDetailView(MethodPermissions, APIView):
     """GET (needs view), PUT/PATCH (needs change): one patient, with what you may do with it."""
 
-    permission_classes = [WORKSPACE]
+    method_permissions = {"GET": WORKSPACE, "PUT": WORKSPACE, "PATCH": WORKSPACE}
 
     def get(self, request, pk: int):
         patient, held = patient_or_404(request, pk, need=perms.VIEW)
@@ -121,10 +121,11 @@ class PatientDetailView(APIView):
         return self.patch(request, pk, partial=False)
 
 
-class CareTeamView(APIView):
+class CareTeamView(MethodPermissions, APIView):
     """GET (needs the clinical record): the care team. POST {staff, role} (hospital admins): add, with grants."""
 
-    permission_classes = [WORKSPACE]
+    method_permissions = {"GET": WORKSPACE, "POST": WORKSPACE}
+    after_lookup_permissions = {"POST": ADMIN}
 
     def get(self, request, pk: int):
         patient, _ = patient_or_404(request, pk, need=perms.CLINICAL)
@@ -133,8 +134,7 @@ class CareTeamView(APIView):
 
     def post(self, request, pk: int):
         patient, _ = patient_or_404(request, pk, need=perms.VIEW)
-        if not staff_member_required(request).is_admin:
-            raise PermissionDenied("Only the hospital's administrators grant access.")
+        self.check_after_lookup()
         data = CareTeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.care_team_add(
@@ -145,24 +145,24 @@ class CareTeamView(APIView):
         return Response(CareTeamSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
-class CareTeamMemberView(APIView):
+class CareTeamMemberView(MethodPermissions, APIView):
     """DELETE (hospital admins): take a member off the care team, and its grants with it."""
 
-    permission_classes = [WORKSPACE]
+    method_permissions = {"DELETE": WORKSPACE}
+    after_lookup_permissions = {"DELETE": ADMIN}
 
     def delete(self, request, pk: int, member_pk: int):
         patient, _ = patient_or_404(request, pk, need=perms.VIEW)
-        if not staff_member_required(request).is_admin:
-            raise PermissionDenied("Only the hospital's administrators revoke access.")
+        self.check_after_lookup()
         membership = get_object_or_404(patient.care_team.select_related("staff__user", "patient"), pk=member_pk)
         services.care_team_remove(membership=membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class NoteListCreateView(APIView):
+class NoteListCreateView(MethodPermissions, APIView):
     """GET (needs the clinical record): the notes, oldest first. POST {body, corrects?} (needs add_note)."""
 
-    permission_classes = [WORKSPACE]
+    method_permissions = {"GET": WORKSPACE, "POST": WORKSPACE}
 
     def get(self, request, pk: int):
         patient, _ = patient_or_404(request, pk, need=perms.CLINICAL)
@@ -183,28 +183,31 @@ class NoteListCreateView(APIView):
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
+# What /api/me/permissions/ reports: each action, and the view and method whose permission classes decide it.
+ACTIONS: dict[str, tuple[type[MethodPermissions], str]] = {
+    "list_patients": (PatientListCreateView, "GET"),
+    "create_patients": (PatientListCreateView, "POST"),
+    "manage_care_teams": (CareTeamView, "POST"),
+    "manage_departments": (DepartmentListCreateView, "POST"),
+    "manage_staff": (StaffListCreateView, "POST"),
+    "invite_staff": (InvitationListCreateView, "POST"),
+}
+
+
 class MyPermissionsView(APIView):
-    """What the caller may do in this hospital, for frontends to show or hide actions."""
+    """What the caller may do in this hospital, for frontends to show or hide actions: asked of the same
+    permission classes the endpoints enforce."""
 
     permission_classes = [IsTenantMember]
 
     def get(self, request):
         staff = staff_member_of(request)
-        role = staff.role if staff else None
-        admin = bool(staff and staff.is_admin)
         return Response(
             {
-                "role": role,
+                "role": staff.role if staff else None,
                 "department": staff.department_id if staff else None,
-                "is_hospital_admin": admin,
-                "can": {
-                    "list_patients": staff is not None,
-                    "create_patients": role in (StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.RECEPTIONIST),
-                    "manage_care_teams": admin,
-                    "manage_departments": admin,
-                    "manage_staff": admin,
-                    "invite_staff": admin,
-                },
+                "is_hospital_admin": bool(staff and staff.is_admin),
+                "can": {action: view.allows(request, method) for action, (view, method) in ACTIONS.items()},
                 "patient_permissions": "GET /api/patients/{id}/ answers with the caller's permissions on it",
             }
         )

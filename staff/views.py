@@ -8,12 +8,12 @@ from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
-from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import CanonicalEmailField
 from accounts.views import LoginView
+from core.api import MethodPermissions
 from staff import selectors, services
 from staff.models import Department, Invitation, StaffMember
 from staff.permissions import ADMIN, WORKSPACE
@@ -32,10 +32,10 @@ class InvitationCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=StaffMember.Role.choices)
 
 
-class InvitationListCreateView(ListCreateAPIView):
+class InvitationListCreateView(MethodPermissions, ListCreateAPIView):
     """GET: the hospital's invitations (newest first). POST {email, role}: invite by email."""
 
-    permission_classes = [ADMIN]
+    method_permissions = {"GET": ADMIN, "POST": ADMIN}
     serializer_class = InvitationSerializer
 
     def get_queryset(self):
@@ -48,10 +48,10 @@ class InvitationListCreateView(ListCreateAPIView):
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
 
-class InvitationRevokeView(APIView):
+class InvitationRevokeView(MethodPermissions, APIView):
     """DELETE: revoke a pending invitation."""
 
-    permission_classes = [ADMIN]
+    method_permissions = {"DELETE": ADMIN}
 
     def delete(self, request, pk: int):
         services.invitation_revoke(invitation=get_object_or_404(Invitation, pk=pk))
@@ -86,36 +86,30 @@ class StaffCreateSerializer(serializers.Serializer):
     )
 
 
-class DepartmentListCreateView(ListCreateAPIView):
+class DepartmentListCreateView(MethodPermissions, ListCreateAPIView):
     serializer_class = DepartmentSerializer
     queryset = Department.objects.all()
-
-    def get_permissions(self):
-        return [(ADMIN if self.request.method == "POST" else WORKSPACE)()]
+    method_permissions = {"GET": WORKSPACE, "POST": ADMIN}
 
     def perform_create(self, serializer):
         serializer.instance = services.department_create(**serializer.validated_data)
 
 
-class DepartmentDetailView(RetrieveUpdateAPIView):
+class DepartmentDetailView(MethodPermissions, RetrieveUpdateAPIView):
     serializer_class = DepartmentSerializer
     queryset = Department.objects.all()
-
-    def get_permissions(self):
-        return [(WORKSPACE if self.request.method in SAFE_METHODS else ADMIN)()]
+    method_permissions = {"GET": WORKSPACE, "PUT": ADMIN, "PATCH": ADMIN}
 
     def perform_update(self, serializer):
         services.department_update(department=serializer.instance, **serializer.validated_data)
 
 
-class StaffListCreateView(ListCreateAPIView):
+class StaffListCreateView(MethodPermissions, ListCreateAPIView):
     serializer_class = StaffSerializer
+    method_permissions = {"GET": WORKSPACE, "POST": ADMIN}
 
     def get_queryset(self):
         return selectors.staff_list()
-
-    def get_permissions(self):
-        return [(ADMIN if self.request.method == "POST" else WORKSPACE)()]
 
     def create(self, request, *args, **kwargs):
         data = StaffCreateSerializer(data=request.data)
@@ -124,14 +118,12 @@ class StaffListCreateView(ListCreateAPIView):
         return Response(StaffSerializer(staff).data, status=status.HTTP_201_CREATED)
 
 
-class StaffDetailView(RetrieveUpdateAPIView):
+class StaffDetailView(MethodPermissions, RetrieveUpdateAPIView):
     serializer_class = StaffSerializer
+    method_permissions = {"GET": WORKSPACE, "PUT": ADMIN, "PATCH": ADMIN}
 
     def get_queryset(self):
         return selectors.staff_list()
-
-    def get_permissions(self):
-        return [(WORKSPACE if self.request.method in SAFE_METHODS else ADMIN)()]
 
     def perform_update(self, serializer):
         services.staff_member_update(staff=serializer.instance, actor=self.request.user, **serializer.validated_data)

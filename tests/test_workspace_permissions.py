@@ -1046,6 +1046,29 @@ def test_my_permissions(world, role, expected_role, admin, can):
     assert bearer.get("/api/me/permissions/", token=world.actors[role].token).json() == body
 
 
+# Each action /api/me/permissions/ reports, and a request its endpoint answers 200 or, with its empty body,
+# 400 when permitted (nothing is created), and 403 when refused (404 where the patient is hidden from the caller).
+CAN_PROBES = {
+    "list_patients": ("GET", "/api/patients/"),
+    "create_patients": ("POST", "/api/patients/"),
+    "manage_care_teams": ("POST", "/api/patients/{P1}/care-team/"),
+    "manage_departments": ("POST", "/api/departments/"),
+    "manage_staff": ("POST", "/api/staff/"),
+    "invite_staff": ("POST", "/api/invitations/"),
+}
+
+
+@pytest.mark.parametrize("role", ["admin", "doctor_team", "head", "rec_registrar", "nurse_other", "no_role"])
+def test_my_permissions_say_what_the_endpoints_enforce(world, role):
+    api = world.actors[role].api
+    can = api.get("/api/me/permissions/").json()["can"]
+    assert set(can) == set(CAN_PROBES)
+    for action, (method, path) in CAN_PROBES.items():
+        response = api.request(method, path.format(P1=world.patients["P1"]), json={} if method == "POST" else None)
+        assert (response.status_code in (200, 400)) is can[action], (action, response.status_code, response.text)
+        assert response.status_code in (200, 400, 403, 404), (action, response.status_code, response.text)
+
+
 def test_my_permissions_follow_a_role_change_and_deactivation(world):
     admin = world.actors["admin"].api
     member = actor(world.server_url, world.hospital_a, "changing", RECEPTIONIST)
