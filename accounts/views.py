@@ -3,6 +3,8 @@
 Each subclass changes one thing; everything else is dj-rest-auth's.
 """
 
+from datetime import UTC, datetime
+
 from allauth.account.models import EmailAddress
 from dj_rest_auth import views as rest_auth
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
@@ -11,13 +13,12 @@ from dj_rest_auth.registration import views as registration
 from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
-from django.utils import timezone
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken
-from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
 
 from accounts import services
@@ -176,10 +177,11 @@ class TokenRefreshView(RefreshView):  # type: ignore[misc,valid-type]
     def finalize_response(self, request, response, *args, **kwargs):
         if response.status_code != status.HTTP_200_OK or refresh_token_from(request)[1]:
             return super().finalize_response(request, response, *args, **kwargs)  # dj-rest-auth's cookies
-        now = timezone.now()
-        response.data["access_expiration"] = now + jwt_settings.ACCESS_TOKEN_LIFETIME
-        if "refresh" in response.data:
-            response.data["refresh_expiration"] = now + jwt_settings.REFRESH_TOKEN_LIFETIME
+        # From the tokens' own `exp`: within the reuse interval the successor answered is not new.
+        for name in ("access", "refresh"):
+            if name in response.data:
+                exp = UntypedToken(response.data[name])["exp"]
+                response.data[f"{name}_expiration"] = datetime.fromtimestamp(exp, tz=UTC)
         return super(RefreshView, self).finalize_response(request, response, *args, **kwargs)  # no cookies
 
 
