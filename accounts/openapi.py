@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.contrib.rest_auth import SimpleJWTCookieScheme
 from drf_spectacular.extensions import OpenApiViewExtension
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from accounts.serializers import UserDetailsSerializer
@@ -11,9 +12,14 @@ from core.openapi import DetailSerializer, with_schema
 
 
 class LoginResponseSerializer(serializers.Serializer):
-    access = serializers.CharField(help_text="The access token, also set as the `hospital-access` cookie.")
+    access = serializers.CharField(
+        help_text="The access token (`Authorization: Bearer <access>`); browsers also get it as the `hospital-access` "
+        "cookie."
+    )
     refresh = serializers.CharField(
-        allow_blank=True, help_text="Always empty: the refresh token is only in the HttpOnly `hospital-refresh` cookie."
+        allow_blank=True,
+        help_text="`client: app`: the refresh token, to send in the body of refresh and logout. Browsers: empty, "
+        "the refresh token is only in the HttpOnly `hospital-refresh` cookie.",
     )
     user = UserDetailsSerializer()
     access_expiration = serializers.DateTimeField()
@@ -23,16 +29,30 @@ class LoginResponseSerializer(serializers.Serializer):
         ref_name = "Login"
 
 
+# Request-only components: COMPONENT_SPLIT_REQUEST adds "Request" to their names (Refresh -> RefreshRequest).
+
+
 class RefreshRequestSerializer(serializers.Serializer):
-    refresh = serializers.CharField(required=False, help_text="Else the `hospital-refresh` cookie.")
+    refresh = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The refresh token (clients without cookies). Absent or empty: the `hospital-refresh` cookie, "
+        "with the `X-CSRFToken` header.",
+    )
 
     class Meta:
-        ref_name = "RefreshRequest"
+        ref_name = "Refresh"
 
 
 class RefreshResponseSerializer(serializers.Serializer):
-    access = serializers.CharField()
+    access = serializers.CharField(help_text="A new access token (browsers also get the `hospital-access` cookie).")
     access_expiration = serializers.DateTimeField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="Only when the refresh token came in the body: its successor (it rotates). "
+        "A refresh token from the cookie is rotated in the cookie and never appears here.",
+    )
+    refresh_expiration = serializers.DateTimeField(required=False, help_text="With `refresh`.")
 
     class Meta:
         ref_name = "RefreshResponse"
@@ -42,26 +62,25 @@ class TokenVerifyRequestSerializer(serializers.Serializer):
     token = serializers.CharField()
 
     class Meta:
-        ref_name = "TokenVerifyRequest"
+        ref_name = "TokenVerify"
 
 
-class TokenVerifyResponseSerializer(serializers.Serializer):
-    class Meta:
-        ref_name = "TokenVerifyResponse"
+# Token verify answers `{}`: an empty serializer would be dropped by spectacular ("no response body").
+TOKEN_VERIFIED = {"type": "object", "properties": {}, "additionalProperties": False}
 
 
 class VerifyEmailRequestSerializer(serializers.Serializer):
     key = serializers.CharField()
 
     class Meta:
-        ref_name = "VerifyEmailRequest"
+        ref_name = "VerifyEmail"
 
 
 class ResendEmailRequestSerializer(serializers.Serializer):
     email = serializers.EmailField()
 
     class Meta:
-        ref_name = "ResendEmailRequest"
+        ref_name = "ResendEmail"
 
 
 class HospitalJWTScheme(SimpleJWTCookieScheme):
@@ -80,8 +99,9 @@ class LoginViewExtension(OpenApiViewExtension):
                 "responses": LoginResponseSerializer,
                 "summary": "Log in (email and password)",
                 "description": "Verified accounts of this hospital (or platform staff, on the platform domain) only. "
-                "Sets the `hospital-access`, `hospital-refresh` (HttpOnly) and `csrftoken` cookies; "
-                "creates no session. Too many failures for one account answer 429.",
+                "Browsers (`client` absent or `browser`): sets the `hospital-access`, `hospital-refresh` (HttpOnly) "
+                "and `csrftoken` cookies, and `refresh` is empty. `client: app` (no cookie jar): no cookies, the "
+                "refresh token is in `refresh`. Creates no session. Too many failures for one account answer 429.",
             },
         )
 
@@ -99,7 +119,7 @@ class LogoutViewExtension(OpenApiViewExtension):
                 "summary": "Log out: blacklist the refresh token, clear the cookies",
                 "description": "The refresh token comes from the body, else the "
                 "`hospital-refresh` cookie (then with the `X-CSRFToken` header, "
-                "else 403 `csrf_failed`); none: 400 `refresh_missing`.",
+                "else 403 `csrf_failed`); none: 401 `refresh_missing`.",
             },
         )
 
@@ -128,7 +148,8 @@ class TokenRefreshViewExtension(OpenApiViewExtension):
                 "request": RefreshRequestSerializer,
                 "responses": RefreshResponseSerializer,
                 "description": "The refresh token comes from the body, else the `hospital-refresh` cookie (then "
-                "with the `X-CSRFToken` header, else 403 `csrf_failed`). It rotates.",
+                "with the `X-CSRFToken` header, else 403 `csrf_failed`). It rotates, and its successor goes back the "
+                "way it came: in the body's `refresh`, or in the cookie.",
             },
         )
 
@@ -139,7 +160,12 @@ class TokenVerifyViewExtension(OpenApiViewExtension):
     def view_replacement(self):
         return with_schema(
             self.target_class,
-            post={"request": TokenVerifyRequestSerializer, "responses": TokenVerifyResponseSerializer},
+            post={
+                "request": TokenVerifyRequestSerializer,
+                "responses": OpenApiResponse(TOKEN_VERIFIED, description="The token is usable here."),
+                "description": "200 `{}` for a token valid at this hospital; 401 `token_not_valid` for any other "
+                "(expired, forged, blacklisted, another hospital's).",
+            },
         )
 
 

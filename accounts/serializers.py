@@ -11,6 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken
 from rest_framework_simplejwt.tokens import UntypedToken
 
 from accounts import emails
@@ -41,6 +42,25 @@ class CanonicalEmailField(serializers.EmailField):
             raise serializers.ValidationError(str(exc), code="invalid") from exc
 
 
+# Who is logging in, and so where its refresh token travels (README "Clients without cookies").
+BROWSER, APP = "browser", "app"
+
+
+class ClientField(serializers.ChoiceField):
+    """`browser` (the default): the tokens go into HttpOnly cookies and the body's `refresh` is empty.
+    `app` (mobile apps, CLIs, servers: no cookie jar): the refresh token is in the body and no cookie is set.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("default", BROWSER)
+        kwargs.setdefault(
+            "help_text",
+            "`browser` (default): tokens in HttpOnly cookies, `refresh` empty in the answer. "
+            "`app` (no cookie jar): the refresh token in the answer's `refresh`, no cookies.",
+        )
+        super().__init__(choices=[(BROWSER, "browser"), (APP, "app")], **kwargs)
+
+
 class LoginSerializer(rest_auth.LoginSerializer):
     """Email and password only; HospitalEmailBackend scopes the lookup to the hospital.
 
@@ -50,6 +70,7 @@ class LoginSerializer(rest_auth.LoginSerializer):
 
     username = None
     email = CanonicalEmailField()
+    client = ClientField()
 
     def validate_auth_user_status(self, user):
         # Same answer as a wrong password: a disabled account is not confirmed to exist.
@@ -170,6 +191,9 @@ class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
 class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
     """Refresh from the body (or else the cookie), only on the hospital the token names."""
 
+    # Blank is absent: a client echoing the login answer's `"refresh": ""` refreshes with its cookie.
+    refresh = serializers.CharField(required=False, allow_blank=True)
+
     def extract_refresh_token(self):
         raw, _ = refresh_token_from(self.context["request"])
         if raw is None:
@@ -182,6 +206,11 @@ class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
 
 
 class HospitalTokenVerifySerializer(TokenVerifySerializer):
+    """200 `{}` for a token usable here; every other token (a blacklisted one too) is 401 `token_not_valid`."""
+
     def validate(self, attrs):
-        ensure_token_belongs_here(UntypedToken(attrs["token"]), self.context["request"])
+        token = UntypedToken(attrs["token"])
+        ensure_token_belongs_here(token, self.context["request"])
+        if BlacklistedToken.objects.filter(token__jti=token.get("jti")).exists():
+            raise InvalidToken()  # simplejwt answers 400 "Token is blacklisted"
         return super().validate(attrs)

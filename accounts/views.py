@@ -3,6 +3,8 @@
 Each subclass changes one thing; everything else is dj-rest-auth's.
 """
 
+from datetime import UTC, datetime
+
 from allauth.account.models import EmailAddress
 from dj_rest_auth import views as rest_auth
 from dj_rest_auth.app_settings import api_settings as rest_auth_settings
@@ -16,12 +18,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken
+from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
 
 from accounts import services
 from accounts.authentication import csrf_enforce
 from accounts.security.tokens import refresh_token_from, refresh_token_here
 from accounts.serializers import (
+    APP,
+    BROWSER,
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
     ResendEmailVerificationSerializer,
@@ -33,15 +38,26 @@ from core.tenancy import request_hospital_id
 
 
 class LoginView(rest_auth.LoginView):
-    # Failed logins are limited by the attempt budget in the backend (accounts/security/attempts.py), not a throttle.
+    """Browsers get their tokens in HttpOnly cookies; `client: app` gets the refresh token in the body, no cookies.
+
+    Failed logins are limited by the attempt budget in the backend (accounts/security/attempts.py), not a throttle.
+    """
+
+    client = BROWSER  # the validated `client` of the body (accounts.serializers.ClientField)
 
     def login(self):
+        self.client = self.serializer.validated_data["client"]
         super().login()
         # No Django session login happens, so announce the login ourselves
         # (Django's own receiver records last_login).
         user_logged_in.send(sender=type(self.user), request=self.request._request, user=self.user)
 
     def get_response(self):
+        if self.client == APP:
+            response = super().get_response()
+            response.data["refresh"] = str(self.refresh_token)
+            response.cookies.clear()  # dj-rest-auth set them; a client without a jar keeps nothing
+            return response
         # Cookie-authenticated writes need the CSRF header: hand out its cookie here.
         get_token(self.request._request)
         return super().get_response()
@@ -101,10 +117,14 @@ def presented_refresh_token(request):
     scripts) is one such a page cannot know, so it needs no CSRF token.
     """
     raw, from_cookie = refresh_token_from(request)
-    cookies = (rest_auth_settings.JWT_AUTH_COOKIE, rest_auth_settings.JWT_AUTH_REFRESH_COOKIE)
-    if from_cookie and any(name in request.COOKIES for name in cookies):  # a logout clears them both
+    if from_cookie and has_jwt_cookies(request):  # a logout clears them both
         csrf_enforce(request)
     return raw
+
+
+def has_jwt_cookies(request) -> bool:
+    cookies = (rest_auth_settings.JWT_AUTH_COOKIE, rest_auth_settings.JWT_AUTH_REFRESH_COOKIE)
+    return any(name in request.COOKIES for name in cookies)
 
 
 class LogoutView(rest_auth.LogoutView):
@@ -115,10 +135,10 @@ class LogoutView(rest_auth.LogoutView):
 
     def logout(self, request):
         raw = presented_refresh_token(request)
-        if not raw:
+        if not raw:  # 401 like dj-rest-auth's own logout
             response = Response(
                 error_body("No refresh token in the cookie or the body.", "refresh_missing"),
-                status=status.HTTP_400_BAD_REQUEST,
+                status=status.HTTP_401_UNAUTHORIZED,
             )
         else:
             try:
@@ -133,7 +153,8 @@ class LogoutView(rest_auth.LogoutView):
                     action=AuditEvent.Action.LOGOUT, target_type="accounts.user", target_id=token.get("user_id", "")
                 )
                 response = Response({"detail": "Successfully logged out."})
-        unset_jwt_cookies(response)
+        if has_jwt_cookies(request):  # a client without cookies gets no Set-Cookie at all
+            unset_jwt_cookies(response)
         return response
 
 
@@ -141,11 +162,27 @@ RefreshView = get_refresh_view()  # dj-rest-auth's refresh view (cookie aware), 
 
 
 class TokenRefreshView(RefreshView):  # type: ignore[misc,valid-type]
+    """The new refresh token travels the way the old one came: a cookie gets a cookie, a body gets a body.
+
+    So a browser's HttpOnly token never reaches JSON (whatever a script on the page asks for), and a client
+    without a cookie jar gets the rotated token it needs for its next refresh.
+    """
+
     serializer_class = HospitalTokenRefreshSerializer
 
     def post(self, request, *args, **kwargs):
         presented_refresh_token(request)  # the CSRF check, for a token from the cookie
         return super().post(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code != status.HTTP_200_OK or refresh_token_from(request)[1]:
+            return super().finalize_response(request, response, *args, **kwargs)  # dj-rest-auth's cookies
+        # From the tokens' own `exp`: within the reuse interval the successor answered is not new.
+        for name in ("access", "refresh"):
+            if name in response.data:
+                exp = UntypedToken(response.data[name])["exp"]
+                response.data[f"{name}_expiration"] = datetime.fromtimestamp(exp, tz=UTC)
+        return super(RefreshView, self).finalize_response(request, response, *args, **kwargs)  # no cookies
 
 
 class TokenVerifyView(SimpleJWTVerifyView):

@@ -69,7 +69,16 @@ ERROR_RESPONSES = {
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """Spectacular's schema, plus the error answers every operation may give, in the `Error` shape."""
+    """Spectacular's schema, plus the error answers every operation may give, in the `Error` shape.
+
+    Anonymous operations declare no `security` at all: spectacular writes `[{}]` ("no authentication is one
+    option"), which generators such as openapi-python-client read as "needs authentication" (any non-empty
+    list), typing login itself as needing a logged-in client.
+    """
+
+    def get_auth(self):
+        auths = super().get_auth()
+        return [] if auths == [{}] else auths
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

@@ -6,16 +6,13 @@ from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 
+from core.api import Pagination
 from core.openapi import with_schema
 from hospitals import permissions as perms
 from hospitals import views
 from staff.models import StaffMember
 
 PERMISSION_CHOICES = sorted(perms.ALL_PATIENT_PERMS)
-PAGE_PARAMETERS = [
-    OpenApiParameter("page", int, description="A page number within the paginated result set."),
-    OpenApiParameter("page_size", int, description="Number of results to return per page (at most 100)."),
-]
 
 
 class PatientDetailSerializer(views.PatientSerializer):
@@ -28,16 +25,6 @@ class PatientDetailSerializer(views.PatientSerializer):
     class Meta(views.PatientSerializer.Meta):
         fields = (*views.PatientSerializer.Meta.fields, "permissions")  # type: ignore[assignment]  # one more
         ref_name = "PatientDetail"
-
-
-class PaginatedNoteListSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = views.NoteSerializer(many=True)
-
-    class Meta:
-        ref_name = "PaginatedNoteList"
 
 
 class CanSerializer(serializers.Serializer):
@@ -110,11 +97,15 @@ class NoteListCreateExtension(OpenApiViewExtension):
     target_class = "hospitals.views.NoteListCreateView"
 
     def view_replacement(self):
-        return with_schema(
+        # A list of notes with the view's paginator: spectacular then names it a list operation
+        # (`..._notes_list`), wraps it in `PaginatedNoteList` and adds `page`/`page_size`.
+        view = with_schema(
             self.target_class,
-            get={"responses": PaginatedNoteListSerializer, "parameters": PAGE_PARAMETERS},
+            get={"responses": views.NoteSerializer(many=True)},
             post={"request": views.NoteSerializer, "responses": {201: views.NoteSerializer}},
         )
+        view.pagination_class = Pagination
+        return view
 
 
 class MyPermissionsExtension(OpenApiViewExtension):

@@ -48,5 +48,9 @@ class InvitationAcceptViewExtension(OpenApiViewExtension):
     def view_replacement(self):
         return with_schema(
             self.target_class,
-            post={"responses": LoginResponseSerializer, "summary": "Accept an invitation: answers like a login"},
+            post={
+                "responses": LoginResponseSerializer,
+                "summary": "Accept an invitation: answers like a login",
+                "description": "Sets the password and answers exactly like a login, `client` included.",
+            },
         )

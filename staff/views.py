@@ -11,7 +11,7 @@ from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import CanonicalEmailField
+from accounts.serializers import CanonicalEmailField, ClientField
 from accounts.views import LoginView
 from core.api import MethodPermissions
 from staff import selectors, services
@@ -137,6 +137,7 @@ class InvitationAcceptSerializer(serializers.Serializer):
     password = serializers.CharField(max_length=128, style={"input_type": "password"})
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    client = ClientField()  # as at login: `app` gets the refresh token in the body
 
 
 class InvitationAcceptView(LoginView):
@@ -147,6 +148,7 @@ class InvitationAcceptView(LoginView):
     def post(self, request, *args, **kwargs):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
+        self.client = data.validated_data.pop("client")
         self.user = services.invitation_accept(hospital=request.tenant, **data.validated_data)
         self.access_token, self.refresh_token = jwt_encode(self.user)
         user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)

@@ -14,6 +14,14 @@ def test_schema_generates_valid_and_without_warnings(urlconf, tmp_path):
     call_command("spectacular", urlconf=urlconf, validate=True, fail_on_warn=True, file=str(out))
     schema = yaml.safe_load(out.read_text())
     assert schema["components"]["schemas"]["Error"]["required"] == ["code", "detail"]
+    # For generated clients (issue 14): `security: [{}]` reads as "needs auth" to openapi-python-client.
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("security") != [{}], (method, path)
+            assert {} not in operation.get("security", []), (method, path)
+    assert "security" not in schema
+    names = schema["components"]["schemas"]
+    assert not [name for name in names if name.endswith(("RequestRequest", "ResponseRequest"))]
 
 
 def test_each_domain_serves_its_own_schema_without_authentication(api_for, hospital_a):
