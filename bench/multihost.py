@@ -4,7 +4,8 @@
 
 One deployment on network namespaces (PostgreSQL + PgBouncer, Redis, a worker host, two gunicorn hosts with
 config/gunicorn.py and WEB_CONCURRENCY processes each); the clients, in the root namespace, send authenticated
-`GET /accounts/user/` (keep-alive, a Bearer token), first all to web1, then to web1 and web2 in turn. Every
+`GET /accounts/user/` (keep-alive, a Bearer token), first all to web1, then to web1 and web2 in turn, then all
+to web1 again with twice the processes (as many as both hosts had). Every
 host shares this machine's cores with the clients: the figures show what a second host adds on them, not
 what a second machine would. Needs root and PgBouncer (scripts/install-pgbouncer.sh); elsewhere it says why
 and exits 0, so `make bench-smoke` still runs the other scenarios.
@@ -31,7 +32,7 @@ HEADERS = {"Host": HOST, "X-Forwarded-Proto": "https"}  # as the TLS-terminating
 
 @dataclass
 class Result(Timings):
-    hosts: int
+    label: str
     requests: int
     seconds: float
     latencies: list = field(repr=False)
@@ -66,11 +67,11 @@ def log_in(url: str) -> str:
     return json.loads(body)["access"]
 
 
-def measure(urls: list[str], token: str, args) -> Result:
+def measure(label: str, urls: list[str], token: str, args) -> Result:
     clients = [HostClient(urls[n % len(urls)], token) for n in range(args.concurrency)]
-    say(f"{len(urls)} web host(s): {args.requests} requests, {args.concurrency} clients")
+    say(f"{label}: {args.requests} requests, {args.concurrency} clients")
     seconds, latencies = run_clients(clients, args.requests, args.warmup, args.time_limit)
-    return Result(len(urls), args.requests, seconds, latencies)
+    return Result(label, args.requests, seconds, latencies)
 
 
 def report(results: list[Result], args) -> None:
@@ -80,16 +81,17 @@ def report(results: list[Result], args) -> None:
         f"GET /accounts/user/ on {HOST}, Bearer token, {args.concurrency} keep-alive clients; each web host: gunicorn "
         f"(config/gunicorn.py), WEB_CONCURRENCY={args.web_concurrency}; PostgreSQL through PgBouncer (session mode)"
     )
-    header = f"{'web hosts':<10} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
+    header = f"{'web hosts x processes':<22} {'requests':>8} {'seconds':>8} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
     print(header)
     print("-" * len(header))
     for r in results:
         print(
-            f"{r.hosts:<10} {r.requests:>8} {r.seconds:>8.2f} {r.rate:>8.1f} {r.percentile(50):>7.2f} "
+            f"{r.label:<22} {r.requests:>8} {r.seconds:>8.2f} {r.rate:>8.1f} {r.percentile(50):>7.2f} "
             f"{r.percentile(95):>7.2f}"
         )
-    one, two = results
+    one, two, doubled = results
     print(f"2 hosts / 1 host req/s: {two.rate / one.rate:.2f}x")
+    print(f"2 hosts / 1 host with as many processes as both: {two.rate / doubled.rate:.2f}x")
 
 
 def add_arguments(parser) -> None:
@@ -112,6 +114,16 @@ def run(stack, args) -> int:
             *("--admin-email", ADMIN["email"], "--admin-password", ADMIN["password"]),
         )
         token = log_in(deployment.web_urls[0])
-        results = [measure(deployment.web_urls[:1], token, args), measure(deployment.web_urls, token, args)]
+        n = args.web_concurrency
+        results = [
+            measure(f"1 x {n}", deployment.web_urls[:1], token, args),
+            measure(f"2 x {n}", deployment.web_urls, token, args),
+        ]
+        # The same processes on one host: what the second host adds beyond its processes.
+        web1 = deployment.hosts["web1"]
+        web1.stop()
+        web1.processes["gunicorn"].env["WEB_CONCURRENCY"] = str(2 * n)
+        web1.start()
+        results.append(measure(f"1 x {2 * n}", deployment.web_urls[:1], token, args))
     report(results, args)
     return 0

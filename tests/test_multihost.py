@@ -311,6 +311,8 @@ def test_killing_a_web_host_mid_load_loses_no_acknowledged_write(deployment):
     print(f"\nweb host killed mid-load: {load.summary()}")
     assert not load.errors(), load.errors()[:5]
     assert load.answered(epoch=1, host=web1) == 0  # it really was gone
+    with load.lock:
+        assert any(o.status is None and o.host == web1 for o in load.outcomes)  # and the clients met it
     assert_patients_exist(deployment, load.created)
     assert_every_email_delivered_once(deployment, load.registered)
     deployment.hosts["web1"].start()  # back, for the next scenarios
@@ -380,7 +382,8 @@ def test_worker_cut_off_from_redis_for_thirty_seconds(deployment):
         assert reaches(deployment, "web1", redis_address, multihost.REDIS_PORT)  # and only the worker's
         registered = register(deployment, 8)  # the web hosts queue them: Redis is up for them
         time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - began)))  # the outage itself, not a wait
-        arrived = {to for m in deployment.sink.messages for to in m.to} & registered
+        with deployment.sink.lock:
+            arrived = {to for m in deployment.sink.messages for to in m.to} & registered
         assert not arrived, f"sent during the cut, so the worker was not cut off: {arrived}"
     finally:
         worker.namespace.unblock(redis_address)
