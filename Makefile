@@ -7,6 +7,8 @@
 #                     one database connection per request (DB_CONN_MAX_AGE=0)
 #   make test         embedded PostgreSQL + pytest, which runs its own Redis and Celery worker: the fast, HTTP
 #                     and system tiers in turn (PYTEST_ARGS="-x -k foo": one run with those instead)
+#                     (the system tier's multi-host test needs PgBouncer: scripts/install-pgbouncer.sh
+#                     apt-installs it first, as root; elsewhere that test is skipped, saying why)
 #   make test-fast    the fast tier alone (seconds: services, selectors, permissions); also test-http, test-system
 #   make browser-test the Django admin in headless Chromium (Debian's chromium package, apt-installed by
 #                     scripts/install-browser.sh, as root or with sudo); screenshots in test-output/browser/
@@ -20,6 +22,8 @@
 #   make bench-gunicorn  the project's authed GET under gunicorn setups (what config/gunicorn.py was chosen by)
 #   make bench-enumeration  registration / password reset answer times, known vs unknown email
 #                     (BENCH_ARGS="--samples 2" is a smoke run)
+#   make bench-multihost  GET /accounts/user/ req/s through 1 vs 2 web hosts of the multi-host deployment
+#                     (network namespaces: root, and PgBouncer, which scripts/install-pgbouncer.sh apt-installs)
 #   make bench-smoke  every benchmark scenario in a run of seconds (python -m bench --smoke): each must
 #                     exit 0 and print its figures; CI runs it
 #   make lint         ruff (lint + format check) and import-linter (the app layers); make format rewrites
@@ -47,7 +51,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-seed bench-gunicorn bench-smoke lock clean-data
+.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-seed bench-gunicorn bench-multihost bench-smoke pgbouncer lock clean-data
 
 install: $(STAMP)
 
@@ -82,7 +86,7 @@ dev: install
 # The HTTP tier runs in TEST_WORKERS processes, each with its own test database, Redis, worker and server.
 TEST_WORKERS ?= 2
 DEVSTACK_TEST := $(VENV_PYTHON) scripts/devstack.py test --
-test: install
+test: install pgbouncer
 ifeq ($(strip $(PYTEST_ARGS)),)
 	$(DEVSTACK_TEST) -m fast
 	$(DEVSTACK_TEST) -m http -n $(TEST_WORKERS) --dist loadfile
@@ -97,8 +101,12 @@ test-fast: install
 test-http: install
 	$(DEVSTACK_TEST) -m http -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-test-system: install
+test-system: install pgbouncer
 	$(DEVSTACK_TEST) -m system $(PYTEST_ARGS)
+
+# PgBouncer for the multi-host deployment (tests/test_multihost.py, bench multihost): Debian's package, as root.
+pgbouncer:
+	sh scripts/install-pgbouncer.sh
 
 # BROWSER_TEST_REQUIRED: here a missing Chromium fails the run instead of skipping the tests.
 browser-test: install
@@ -124,7 +132,10 @@ GUNICORN_SETUPS ?= sync:2,sync:3,sync:4,gthread:2x2,gthread:2x4,config
 bench-gunicorn: install
 	$(VENV_PYTHON) -m bench seed_compare --no-seed --configs $(GUNICORN_SETUPS) $(BENCH_ARGS)
 
-bench-smoke: install
+bench-multihost: install pgbouncer
+	$(VENV_PYTHON) -m bench multihost $(BENCH_ARGS)
+
+bench-smoke: install pgbouncer
 	$(VENV_PYTHON) -m bench --smoke
 
 lock:

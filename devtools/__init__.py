@@ -9,6 +9,9 @@
 - `devtools.commands`: the web, worker and beat command lines of `config/commands.py`, with the
   interpreter and the environment each runs in.
 - `devtools.stack`: `.run/`'s database, broker and mail sink for `make run`, `make test` and the benches.
+- `devtools.netns`: hosts on one machine: network namespaces on a bridge, commands inside, cut-offs (root).
+- `devtools.multihost`: a multi-host deployment on them: PostgreSQL + PgBouncer, Redis, web hosts (gunicorn),
+  a worker host (Celery worker + beat); tests/test_multihost.py and `python -m bench multihost` run it.
 
 A plain package, not a Django app: it imports nothing of the project but `config.commands` (plain data).
 """

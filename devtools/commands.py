@@ -39,9 +39,10 @@ def migrate_steps() -> list[tuple[str, list[str]]]:
     return [(" ".join(step[1:3]), python(*step)) for step in commands.MIGRATE]
 
 
-def web_command(port: int | str) -> list[str]:
-    """`make run`'s web server: gunicorn with config/gunicorn.py, as compose runs it, on loopback only."""
-    return python(*commands.WEB, "--bind", f"127.0.0.1:{port}")
+def web_command(port: int | str, host: str = "127.0.0.1") -> list[str]:
+    """`make run`'s web server: gunicorn with config/gunicorn.py, as compose runs it, on loopback unless told
+    (a host of devtools.multihost binds its own address)."""
+    return python(*commands.WEB, "--bind", f"{host}:{port}")
 
 
 def runserver_command(address: str, *, reload: bool = True) -> list[str]:

@@ -37,6 +37,7 @@ SYSTEM_MODULES = {
     "test_deploy",
     "test_make_run",
     "test_devtools",
+    "test_multihost",
     "test_admin_browser",
 }
 

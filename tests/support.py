@@ -102,22 +102,26 @@ class SentMail:
     subject: str
     text: str
     html: str | None
+    message_id: str = ""
 
 
 @dataclass
 class MailSink:
     """A real SMTP server (aiosmtpd) in the test process, keeping what it receives.
 
-    `hold()` makes it take each message's DATA and not answer until `release()`;
-    `stop()`/`start()` take it off the network and back.
+    `hold()` makes it take each message's DATA and not answer until `release()`; a held message whose client
+    goes away before the answer is dropped, not kept (the client was never told it was taken: it sends it
+    again). `stop()`/`start()` take it off the network and back.
     """
 
     messages: list[SentMail] = field(default_factory=list)
-    held: list[str] = field(default_factory=list)  # recipients of messages it is holding
+    held: list[str] = field(default_factory=list)  # recipients of messages it is holding (or held)
+    dropped: list[str] = field(default_factory=list)  # recipients of held messages whose client went away
     lock: threading.Lock = field(default_factory=threading.Lock)
     gate: threading.Event = field(default_factory=threading.Event)
     controller: Controller | None = None
     port: int = 0
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -133,7 +137,7 @@ class MailSink:
             return address.lower() in self.held
 
     def start(self) -> None:
-        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(self, hostname=self.host, port=self.port)
         self.controller.start()
 
     def stop(self) -> None:
@@ -143,7 +147,12 @@ class MailSink:
         if not self.gate.is_set():
             with self.lock:
                 self.held.extend(r.lower() for r in envelope.rcpt_tos)
-            await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.gate.wait)
+            except asyncio.CancelledError:  # aiosmtpd cancels the handler when the connection is lost
+                with self.lock:
+                    self.dropped.extend(r.lower() for r in envelope.rcpt_tos)
+                raise
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         text = message.get_body(("plain",))
         html = message.get_body(("html",))
@@ -154,6 +163,7 @@ class MailSink:
                     subject=str(message["subject"]),
                     text=text.get_content() if text else "",
                     html=html.get_content() if html else None,
+                    message_id=str(message["message-id"] or ""),
                 )
             )
         return "250 OK"
@@ -172,8 +182,8 @@ class MailSink:
         return self.to(address)
 
 
-def start_mail_sink() -> MailSink:
-    sink = MailSink(port=free_port())  # aiosmtpd needs a concrete port to check it is up
+def start_mail_sink(host: str = "127.0.0.1", port: int | None = None) -> MailSink:
+    sink = MailSink(port=port or free_port(host), host=host)  # aiosmtpd needs a concrete port to check it is up
     sink.start()
     return sink
 

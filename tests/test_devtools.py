@@ -1,7 +1,9 @@
-"""devtools itself, with real processes: Redis comes back, a group's stop leaves nothing behind, waits say why."""
+"""devtools itself, with real processes: Redis comes back, a group's stop leaves nothing behind, waits say why,
+network namespaces reach each other until one is cut off (devtools.multihost's own test is test_multihost)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -10,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from config import commands as command_lines
-from devtools import commands, redis
+from devtools import commands, netns, redis
+from devtools.netns import ip
 from devtools.processes import Child, ProcessGroup, StepFailed, stop_children
-from devtools.waits import TimedOut, wait_until
+from devtools.waits import TimedOut, port_answers, wait_until
 from tests.processes import READY_TIMEOUT, RedisBroker
 
 # A parent that ignores SIGTERM, with a child that ignores it too and would outlive it: prints the child's pid.
@@ -85,3 +88,36 @@ def test_the_suite_worker_is_make_runs_worker_with_beat():
     differing = [(a, b) for a, b in zip(worker, make_run, strict=False) if a != b]
     assert differing == [("test-worker@%h", "worker@%h")]
     assert make_run[1:] == list(command_lines.CELERY_WORKER)
+
+
+def test_network_namespaces_are_hosts_that_reach_each_other_until_cut_off():
+    if reason := netns.unavailable():
+        pytest.skip(f"network namespaces cannot be made here: {reason}")
+    network = netns.Network(f"dt{os.getpid() % 100000}").create()
+    try:
+        server, client = network.add_host("srv", 2), network.add_host("cli", 3)
+        listener = subprocess.Popen(
+            server.argv([sys.executable, "-m", "http.server", "--bind", server.address, "8080"])
+        )
+        wait_until(lambda: port_answers(server.address, 8080), READY_TIMEOUT, "the server never listened")
+        probe = [sys.executable, "-c", f"import socket; socket.create_connection(({server.address!r}, 8080), 2)"]
+        assert client.run(probe).returncode == 0
+        client.block(server.address)
+        assert client.blocked() == [server.address]
+        assert client.run(probe, capture_output=True).returncode != 0  # dropped: the connect times out
+        assert port_answers(server.address, 8080)  # only that host is cut off
+        client.unblock(server.address)
+        assert client.run(probe).returncode == 0
+        assert listener.pid in server.pids()
+        server.kill_all()
+        assert listener.wait() == -signal.SIGKILL and not server.pids()
+    finally:
+        network.destroy()
+    assert not [name for name in ip("netns", "list").stdout.split() if name.startswith(f"{network.name}-")]
+    assert ip("link", "show", network.name, check=False).returncode != 0  # the bridge is gone too
+
+
+def test_multihost_web_hosts_run_make_runs_gunicorn_on_their_own_address():
+    assert commands.web_command(8000, host="10.213.1.11")[-2:] == ["--bind", "10.213.1.11:8000"]
+    assert commands.web_command(8000)[-2:] == ["--bind", "127.0.0.1:8000"]
+    assert commands.web_command(8000)[1:-2] == list(command_lines.WEB)
