@@ -341,6 +341,9 @@ EMAIL_RETRY_MAX_SECONDS = env.float("EMAIL_RETRY_MAX_SECONDS", default=3600.0)
 # A queued email not sent after this long is queued again by the sweep
 # (its message was lost with the broker or a worker).
 EMAIL_REQUEUE_AFTER_SECONDS = env.float("EMAIL_REQUEUE_AFTER_SECONDS", default=120.0)
+# How long a worker keeps trying to record an email the SMTP server took as sent, after losing its database
+# connection (emails.services.email_sent_record_on_new_connection): past it, the sweep may send it again.
+EMAIL_SENT_RECORD_PATIENCE_SECONDS = env.float("EMAIL_SENT_RECORD_PATIENCE_SECONDS", default=60.0)
 
 # CACHE: keys carry the schema name, so hospitals never share entries.
 # Redis (the broker's server, another db number): throttle counters must be
