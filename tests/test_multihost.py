@@ -360,7 +360,7 @@ def test_pgbouncer_restarted_while_the_smtp_server_takes_a_message_sends_it_once
     takes it (250). The row cannot be marked sent on the lost connection: it must be recorded on a new one, or
     the outbox would send the message again."""
     sink, first = deployment.sink, last_email_id(deployment)
-    held_before = len(sink.held)
+    held_before, dropped_before = len(sink.held), len(sink.dropped)
     sink.hold()
     try:
         registered = register(deployment, 4)
@@ -369,6 +369,9 @@ def test_pgbouncer_restarted_while_the_smtp_server_takes_a_message_sends_it_once
     finally:
         sink.release()
     total = assert_every_email_delivered_once(deployment, registered, first)
+    # The held messages were taken (250), not dropped: the worker's SMTP client waited (EMAIL_TIMEOUT), so
+    # each was accepted after its worker had lost the database connection: the case under test.
+    assert len(sink.dropped) == dropped_before, sink.dropped[dropped_before:]
     print(f"\nPgBouncer restarted mid-send: {len(sink.held) - held_before} held, all {total} emails delivered once")
 
 
