@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiViewExtension
 from drf_spectacular.utils import extend_schema
 
-from accounts.openapi import LoginResponseSerializer
+from accounts.serializers import LoginResponseSerializer
 from core.openapi import with_schema
 from staff import views
 
