@@ -5,7 +5,6 @@ this module for the schema and docs routes, so the annotations are in place firs
 """
 
 import hospitals.openapi  # noqa: F401
-import staff.openapi  # noqa: F401
 import tenants.openapi  # noqa: F401
 from core.openapi import docs_path, schema_path
 
