@@ -103,6 +103,16 @@ def with_schema(view_class, **methods):
     return type(view_class.__name__, (view_class,), {method: annotated(kw) for method, kw in methods.items()})
 
 
+def lib_doc_excludes() -> list:
+    """Classes whose docstrings never describe an operation (`GET_LIB_DOC_EXCLUDES`): DRF's, as spectacular
+    has it, and `core.api.MethodPermissions`, whose own docstring a view without one would otherwise show."""
+    from drf_spectacular.plumbing import get_lib_doc_excludes
+
+    from core.api import MethodPermissions
+
+    return [*get_lib_doc_excludes(), MethodPermissions]
+
+
 def postprocess_schema(result, generator, request, public):
     """The request size limit and the error shape, in the schema's own description."""
     result["info"]["description"] = (

@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.postprocess_schema"],
     "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "staff.models.StaffMember.Role"},
+    # A view's description is its own docstring, never that of core.api.MethodPermissions.
+    "GET_LIB_DOC_EXCLUDES": "core.openapi.lib_doc_excludes",
     # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
