@@ -4,7 +4,6 @@ The apps' modules register drf-spectacular extensions when imported; the URLconf
 this module for the schema and docs routes, so the annotations are in place first.
 """
 
-import tenants.openapi  # noqa: F401
 from core.openapi import docs_path, schema_path
 
 __all__ = ("docs_path", "schema_path")

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsTenantMember
 from audit.models import AuditEvent
 from audit.services import audit_record
+from audit.views import AuditEventListView
 from core.api import MethodPermissions, Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
@@ -231,6 +232,10 @@ class NoteListCreateView(PatientRecordView):
             corrects=data.validated_data.get("corrects_id"),
         )
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class AuditView(AuditEventListView):
+    method_permissions = {"GET": ADMIN, "OPTIONS": ADMIN}  # the hospital's trail: its administrators
 
 
 # What /api/me/permissions/ reports: each action, and the view and method whose permission classes decide it.
