@@ -65,7 +65,7 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "dj_rest_auth",
     "dj_rest_auth.registration",
-    "drf_spectacular",  # OpenAPI schema at /api/schema/ (config/openapi.py)
+    "drf_spectacular",  # OpenAPI schema at /api/schema/ (core/openapi.py, @extend_schema on the views)
     "drf_spectacular_sidecar",  # Swagger UI's assets served by us (/api/docs/), no CDN
     "corsheaders",  # each hospital's frontend origin (core/cors.py)
     "django_guid",  # request ids in every log line, passed on to Celery tasks
@@ -208,7 +208,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
 }
 
-# OpenAPI (drf-spectacular): one schema per URLconf, error shapes and limits in config/openapi.py.
+# OpenAPI (drf-spectacular): one schema per URLconf, error shapes and limits in core/openapi.py.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hospital platform API",
     "VERSION": "1.0.0",
@@ -218,6 +218,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.postprocess_schema"],
     "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "staff.models.StaffMember.Role"},
+    # A view's description is its own docstring, never that of core.api.MethodPermissions.
+    "GET_LIB_DOC_EXCLUDES": "core.openapi.lib_doc_excludes",
     # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
