@@ -19,11 +19,11 @@ from accounts.addresses import InvalidEmail, canonical_email
 from accounts.security.services import password_check
 from accounts.security.tokens import (
     ensure_token_belongs_here,
-    refresh_token_family_start,
     refresh_token_from,
     refresh_token_rotate,
+    session_start,
 )
-from core.tenancy import HOSPITAL_CLAIM, request_hospital_id
+from core.tenancy import request_hospital_id
 
 User = get_user_model()
 
@@ -175,17 +175,15 @@ class ResendEmailVerificationSerializer(serializers.Serializer):
 
 
 class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
-    """dj-rest-auth's JWT_TOKEN_CLAIMS_SERIALIZER: adds the hospital claim.
+    """dj-rest-auth's JWT_TOKEN_CLAIMS_SERIALIZER: a new session (accounts.security.tokens.session_start).
 
-    The access token copies the refresh token's claims, and rotation keeps them.
+    Our login views call session_start themselves, with the request (the session's address and agent);
+    this is for anything that calls dj-rest-auth's `jwt_encode`.
     """
 
     @classmethod
     def get_token(cls, user):
-        token = super().get_token(user)  # simplejwt records it as outstanding
-        token[HOSPITAL_CLAIM] = user.hospital_id
-        refresh_token_family_start(token)
-        return token
+        return session_start(user=user)
 
 
 class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):

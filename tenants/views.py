@@ -17,7 +17,7 @@ class HospitalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Hospital
-        fields = ("slug", "name", "domain", "is_active", "created")
+        fields = ("slug", "name", "domain", "is_active", "created", "session_idle_minutes", "session_max_minutes")
         read_only_fields = ("slug", "domain", "is_active", "created")
 
     def get_domain(self, hospital) -> str:
