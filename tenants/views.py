@@ -51,7 +51,7 @@ class HospitalListCreateView(ListCreateAPIView):
 
 
 class HospitalDetailView(RetrieveUpdateAPIView):
-    """GET a hospital; PATCH/PUT its name."""
+    """GET a hospital; PATCH/PUT its name and its session limits (idle and absolute, in minutes)."""
 
     permission_classes = [IsPlatformStaff]
     serializer_class = HospitalSerializer
@@ -61,9 +61,7 @@ class HospitalDetailView(RetrieveUpdateAPIView):
         return selectors.hospital_list()
 
     def perform_update(self, serializer):
-        services.hospital_update(
-            hospital=serializer.instance, name=serializer.validated_data.get("name", serializer.instance.name)
-        )
+        services.hospital_update(hospital=serializer.instance, **serializer.validated_data)
 
 
 def _hospital(slug: str) -> Hospital:
