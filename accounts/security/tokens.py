@@ -13,6 +13,7 @@ from dj_rest_auth.app_settings import api_settings as rest_auth_settings
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 from rest_framework.exceptions import AuthenticationFailed
@@ -362,3 +363,14 @@ def sessions_end(
         )
         revoked = cursor.rowcount
     return ended, revoked
+
+
+def sessions_purge(*, after: timedelta = timedelta(days=7)) -> int:
+    """Deletes the sessions over (ended or past their deadline) for longer than `after`; returns how many.
+
+    Their tokens are refused either way; the rows are kept a while so that "who was logged in" can be
+    answered for recent days (the audit trail keeps the events for good).
+    """
+    cutoff = timezone.now() - after
+    deleted, _ = LoginSession.objects.filter(Q(ended_at__lt=cutoff) | Q(expires_at__lt=cutoff)).delete()
+    return deleted
