@@ -18,9 +18,11 @@ from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
 from accounts.security.services import password_check
 from accounts.security.tokens import (
+    FAMILY_CLAIM,
     ensure_token_belongs_here,
     refresh_token_from,
     refresh_token_rotate,
+    session_live,
     session_start,
 )
 from core.tenancy import request_hospital_id
@@ -211,4 +213,6 @@ class HospitalTokenVerifySerializer(TokenVerifySerializer):
         ensure_token_belongs_here(token, self.context["request"])
         if BlacklistedToken.objects.filter(token__jti=token.get("jti")).exists():
             raise InvalidToken()  # simplejwt answers 400 "Token is blacklisted"
+        if not session_live(token.get(FAMILY_CLAIM)):  # its session has ended: no longer usable anywhere
+            raise InvalidToken()
         return super().validate(attrs)

@@ -64,6 +64,8 @@ def test_logout_refuses_the_sessions_access_token_at_once_and_no_other(api_for, 
     assert me(api, ended["access"]) == 200
     assert api.post("/accounts/logout/", json={"refresh": ended["refresh"]}).status_code == 200
     assert me(api, ended["access"]) == 401  # not after its 10 minutes: now
+    assert api.post("/accounts/token/verify/", json={"token": ended["access"]}).status_code == 401
+    assert api.post("/accounts/token/verify/", json={"token": other["access"]}).status_code == 200
     assert refresh(api, ended["refresh"]).status_code == 401
     assert me(api, other["access"]) == 200
     assert LoginSession.objects.get(pk=session_of(ended["access"])).end_reason == "logout"

@@ -212,6 +212,15 @@ def _rotation_state(claims) -> _RotationState | None:
     return None if row is None else _RotationState(*row)
 
 
+def session_live(session_id: str | None) -> bool:
+    """Whether the session `session_id` still accepts its tokens (the authenticated request asks the same
+    inside its user statement, accounts/authentication.py)."""
+    return (
+        session_id is not None
+        and LoginSession.objects.filter(pk=session_id, ended_at__isnull=True, expires_at__gt=timezone.now()).exists()
+    )
+
+
 def session_deadline(*, now: datetime, refresh_expires: datetime, created: datetime, idle_minutes, max_minutes):
     """When a session used at `now` ends if it is not used again: the earliest of its limits."""
     deadlines = [refresh_expires]
