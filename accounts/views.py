@@ -261,6 +261,7 @@ class SessionListView(MethodPermissions, APIView):
         return Response(SessionSerializer(sessions, many=True, context={"current": current_session(request)}).data)
 
     @extend_schema(
+        operation_id="accounts_sessions_end_others",
         summary="End all my other sessions",
         description="Every session but the current one: their access tokens are refused from the next request "
         "on, their refresh tokens are revoked.",
@@ -276,6 +277,7 @@ class SessionDetailView(MethodPermissions, APIView):
     method_permissions = {"DELETE": IsTenantMember}
 
     @extend_schema(
+        operation_id="accounts_sessions_end",
         summary="End one of my sessions",
         description="Its tokens stop working at once. Ending the current session is a logout (the cookies "
         "stay until the browser drops them, but nothing accepts them). Another user's session is a 404.",
