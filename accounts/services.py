@@ -109,8 +109,9 @@ def registrations_expired_purge() -> int:
 def password_changed(*, user, reset: bool = False) -> None:
     """After a password change or reset: every session ends, and the owner is told in case it was not them.
 
-    Refresh tokens are blacklisted here; access tokens die with the password
-    hash they carry (simplejwt's CHECK_REVOKE_TOKEN).
+    Every session ends here: its access tokens are refused from the next request
+    on, its refresh tokens blacklisted (access tokens also carry a hash of the
+    password hash, simplejwt's CHECK_REVOKE_TOKEN).
     """
     refresh_tokens_revoke(user_id=user.pk, reason="password_reset" if reset else "password_changed")
     audit_record(
