@@ -47,3 +47,13 @@ def account_exists_queue(*, email: str) -> Email:
     hospital = _current_hospital()
     reset_link = hospital_link(hospital, "/accounts/password/reset/") if hospital else ""
     return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=hospital, context={"reset_link": reset_link})
+
+
+def sessions_ended_queue(*, user, count: int) -> Email:
+    """To the owner of sessions a hospital admin ended: why they were signed out."""
+    return email_queue(
+        kind=Email.Kind.SESSIONS_ENDED,
+        to=user.email,
+        hospital=user.hospital,
+        context={"name": user.name, "count": str(count)},
+    )

@@ -11,4 +11,5 @@ urlpatterns = [
     path("departments/<int:pk>/", views.DepartmentDetailView.as_view(), name="department-detail"),
     path("staff/", views.StaffListCreateView.as_view(), name="staff-list"),
     path("staff/<int:pk>/", views.StaffDetailView.as_view(), name="staff-detail"),
+    path("staff/<int:pk>/sessions/", views.StaffSessionsView.as_view(), name="staff-sessions"),
 ]

@@ -5,7 +5,6 @@ style"): reads are DRF generics over a selector, each write is a handler that va
 calls one service and answers with the output serializer; `@extend_schema` on the handler says so.
 """
 
-from dj_rest_auth.utils import jwt_encode
 from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
@@ -14,8 +13,11 @@ from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import selectors as account_selectors
+from accounts import services as account_services
+from accounts.security.tokens import session_start
 from accounts.serializers import CanonicalEmailField, ClientField, LoginResponseSerializer
-from accounts.views import LoginView
+from accounts.views import LoginView, SessionsEndedSerializer, SessionSerializer, current_session
 from core.api import MethodPermissions
 from staff import selectors, services
 from staff.models import Department, Invitation, StaffMember
@@ -185,6 +187,33 @@ class InvitationAcceptView(LoginView):
         data.is_valid(raise_exception=True)
         self.client = data.validated_data.pop("client")
         self.user = services.invitation_accept(hospital=request.tenant, **data.validated_data)
-        self.access_token, self.refresh_token = jwt_encode(self.user)
+        self.refresh_token = session_start(user=self.user, request=request)
+        self.access_token = self.refresh_token.access_token
         user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)
         return self.get_response()
+
+
+class StaffSessionsView(MethodPermissions, APIView):
+    """A staff member's sessions, for the hospital's admins (a shared workstation left logged in, a lost phone)."""
+
+    method_permissions = {"GET": ADMIN, "DELETE": ADMIN}
+
+    def staff(self, pk: int) -> StaffMember:
+        return get_object_or_404(selectors.staff_list(), pk=pk)
+
+    @extend_schema(summary="A staff member's active sessions", responses=SessionSerializer(many=True))
+    def get(self, request, pk: int):
+        sessions = account_selectors.sessions_live(user_id=self.staff(pk).user_id)
+        return Response(SessionSerializer(sessions, many=True, context={"current": current_session(request)}).data)
+
+    @extend_schema(
+        summary="End all of a staff member's sessions",
+        description="Their tokens stop working at once; audited (`sessions_ended`), and the staff member is "
+        "told by email.",
+        request=None,
+        responses=SessionsEndedSerializer,
+    )
+    def delete(self, request, pk: int):
+        staff = self.staff(pk)
+        ended = account_services.sessions_end_by_admin(user=staff.user, actor=request.user)
+        return Response(SessionsEndedSerializer({"ended": ended}).data)
