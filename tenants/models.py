@@ -50,6 +50,10 @@ class Hospital(TenantMixin):
     slug = models.SlugField(max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator])
     is_active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
+    # The migration state its schema is at: tenants.migration_state.migration_fingerprint()
+    # of the code that last migrated it fully, "" when unknown. migrate_schemas skips a
+    # hospital only when this is the current state (tenants/management/commands/migrate_schemas.py).
+    migration_state = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     auto_create_schema = True
     auto_drop_schema = False  # a hospital's records are never dropped by a row delete
