@@ -21,7 +21,7 @@ from devtools import REPO
 from devtools.processes import StepFailed
 from devtools.stack import Interrupted, Stack, install_signal_handlers
 
-SCENARIOS = ("auth_user", "patients", "provisioning", "enumeration_timing")
+SCENARIOS = ("auth_user", "patients", "provisioning", "enumeration_timing", "scale")
 
 
 def scenario(name: str):
