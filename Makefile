@@ -13,9 +13,6 @@
 #   make bench        GET /accounts/user/ req/s, persistent vs per-request DB connections (BENCH_ARGS="--requests 500")
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
-#   make bench-scale  1,000 hospitals on one PostgreSQL: onboarding #1 vs #1000, GET /accounts/user/ req/s spread
-#                     over every hospital vs 1, a long-lived connection's memory, migrate_schemas with nothing
-#                     to apply and with one migration (~30+ minutes; BENCH_ARGS="--hospitals 100" for less)
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
 #   make bench-enumeration  registration / password reset answer times, known vs unknown email
 #                     (BENCH_ARGS="--samples 2" is a smoke run)
@@ -46,7 +43,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-scale bench-patients bench-enumeration bench-smoke lock clean-data
+.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-smoke lock clean-data
 
 install: $(STAMP)
 
@@ -109,9 +106,6 @@ bench: install
 
 bench-provisioning: install
 	$(VENV_PYTHON) -m bench provisioning $(BENCH_ARGS)
-
-bench-scale: install
-	$(VENV_PYTHON) -m bench scale $(BENCH_ARGS)
 
 bench-patients: install
 	$(VENV_PYTHON) -m bench patients $(BENCH_ARGS)

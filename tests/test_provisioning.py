@@ -15,8 +15,6 @@ from django.core.management import call_command, get_commands
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.transaction import TransactionManagementError
-from django_tenants.clone import CloneSchema
-from django_tenants.signals import schema_migrated
 from django_tenants.utils import schema_context, tenant_context
 
 from hospitals.models import StaffMember
@@ -24,7 +22,6 @@ from tenants.management.commands.migrate_schemas import Command as MigrateSchema
 from tenants.models import Domain, Hospital, SpareSchema, schema_name_for_slug
 from tenants.provisioning import (
     migration_fingerprint,
-    schema_catalog,
     spare_pool_lock,
     spare_pool_refill,
     spare_schema_claim,
@@ -262,34 +259,3 @@ def test_refill_command_fills_the_pool_to_the_size_asked(capsys):
         assert len(current_spares()) == have + 1
         call_command("refill_spare_schemas", "--size", str(have + 1))
         assert "Created 0 spare schema(s)." in capsys.readouterr().out
-
-
-def test_a_spare_copied_with_sql_is_the_same_in_the_catalog_as_a_migrated_one(settings):
-    """Spares are copies of a current spare (django-tenants' clone_schema, then put right), not migrated one by one."""
-    migrated_here: list[str] = []
-
-    def migrated(sender, schema_name, **kwargs):
-        migrated_here.append(schema_name)
-
-    with spare_pool_lock():
-        settings.SPARE_SCHEMA_CLONE = False
-        reference = spare_schema_create()  # CREATE SCHEMA + every migration
-        settings.SPARE_SCHEMA_CLONE = True
-        schema_migrated.connect(migrated, weak=False, dispatch_uid="test_copied_spare")
-        try:
-            copy = spare_schema_create()
-        finally:
-            schema_migrated.disconnect(dispatch_uid="test_copied_spare")
-        assert migrated_here == [], "the copy ran migrations"
-        assert copy.fingerprint == migration_fingerprint()
-        assert unapplied(copy.schema_name) == []
-        assert schema_catalog(copy.schema_name) == schema_catalog(reference.schema_name)
-
-        # The comparison sees what clone_schema alone gets wrong (constraint names, sequence types).
-        raw = "spare_rawclone" + uuid.uuid4().hex[:8]
-        with transaction.atomic():
-            CloneSchema().clone_schema(reference.schema_name, raw)
-            catalog = schema_catalog(raw)
-            transaction.set_rollback(True)
-        assert catalog["migrations"] == schema_catalog(reference.schema_name)["migrations"]
-        assert catalog["constraints"] != schema_catalog(reference.schema_name)["constraints"]
