@@ -109,8 +109,9 @@ def hospital_create(
                         last_name=admin_last_name,
                     )
                     staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
-    except (IntegrityError, DatabaseError) as exc:
-        # Lost a race for the same slug against a concurrent creation.
+    except (IntegrityError, DatabaseError, ValidationError) as exc:
+        # Lost a race for the same slug against a concurrent creation (django-tenants' own
+        # schema-name check raises ValidationError when the other one committed first).
         if Hospital.objects.filter(slug=slug).exists():
             raise ServiceError(
                 f"A hospital with slug '{slug}' already exists.", code="slug_taken", field="slug"
