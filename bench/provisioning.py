@@ -1,6 +1,6 @@
 """Onboarding time with the pool of spare schemas vs django-tenants' default path, as hospitals accumulate.
 
-    .venv/bin/python -m bench provisioning [--hospitals 300] [--batch 25] [--checkpoints 1,100,300]
+    .venv/bin/python -m bench provisioning [--hospitals 300] [--batch 25] [--checkpoints 1,100,N]
 
 Provisions hospitals #1..#N through tenants.services.hospital_create, which
 claims a pre-migrated spare schema and renames it. The pool is refilled in
@@ -29,7 +29,7 @@ from bench.driver import BenchError, django_on_dedicated_database, machine, say
 BENCH_DB = "bench_provisioning"
 PASSWORD = "bench-admin-Pass-42"
 MULTIPROCESSING_PROCESSES = 2
-SMOKE = ["--hospitals", "3", "--batch", "2", "--checkpoints", "1,3"]
+SMOKE = ["--hospitals", "3", "--batch", "2"]  # checkpoints 1 and 3, from --hospitals
 FIGURES = r"at least 3x faster than default: +[\d.]+x"
 
 
@@ -247,14 +247,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch", type=int, default=25, help="spares made per (untimed) refill")
     parser.add_argument(
         "--checkpoints",
-        default="1,100,300",
-        help="hospitals also provisioned through the default path (default 1,100,300)",
+        default=None,
+        help="hospitals also provisioned through the default path (default 1,100,N for --hospitals N, "
+        "without those above N)",
     )
     parser.add_argument("--admin-password", action="store_true", help="give each admin a password (Argon2)")
 
 
 def validate(parser, args) -> None:
-    args.checkpoints = sorted({int(n) for n in args.checkpoints.split(",")})
+    if args.checkpoints is None:  # the defaults follow --hospitals
+        args.checkpoints = sorted({n for n in (1, 100, args.hospitals) if n <= args.hospitals})
+    else:
+        args.checkpoints = sorted({int(n) for n in args.checkpoints.split(",")})
     if not 1 <= args.hospitals <= 5000:
         parser.error("--hospitals must be between 1 and 5000")
     if not 1 <= args.batch <= 500:

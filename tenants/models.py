@@ -54,6 +54,10 @@ class Hospital(TenantMixin):
     # workstation), and at the latest this many minutes after their login. Empty: no such limit.
     session_idle_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     session_max_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    # The migration state its schema is at: tenants.migration_state.migration_fingerprint()
+    # of the code that last migrated it fully, "" when unknown. migrate_schemas skips a
+    # hospital only when this is the current state (tenants/management/commands/migrate_schemas.py).
+    migration_state = models.CharField(max_length=64, blank=True, default="", editable=False)
 
     auto_create_schema = True
     auto_drop_schema = False  # a hospital's records are never dropped by a row delete

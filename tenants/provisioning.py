@@ -6,9 +6,10 @@ that is already migrated and renames it (`ALTER SCHEMA ... RENAME` only updates
 one catalog row); Celery refills the pool afterwards (`tenants.tasks`).
 
 A spare is claimed only if its `fingerprint` is the current migration state
-(`migration_fingerprint()`), so a spare made before a new migration never
-becomes a hospital. `migrate_schemas` (tenants/management/commands) migrates the
-spares along with the hospitals and stamps them again; `spare_pool_refill`
+(`migration_fingerprint()`, tenants/migration_state.py: hospitals record theirs
+the same way), so a spare made before a new migration never becomes a hospital.
+`migrate_schemas` (tenants/management/commands) migrates the spares that are
+behind along with the hospitals and stamps them again; `spare_pool_refill`
 re-migrates or drops whatever is still stale.
 
 Locking: a claim locks one spare row (`FOR UPDATE SKIP LOCKED`) inside the
@@ -25,26 +26,24 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import cache
 
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.loader import MigrationLoader
 from django.db.transaction import TransactionManagementError
 from django_tenants.postgresql_backend.base import is_valid_schema_name
 from django_tenants.utils import get_tenant_database_alias, quote_schema_name, schema_exists
 
+from tenants.migration_state import STALE, migration_fingerprint
 from tenants.models import SpareSchema
 
 logger = logging.getLogger(__name__)
 
 SPARE_PREFIX = "spare_"
 DEFAULT_POOL_SIZE = 5
-# The fingerprint of a spare whose state is unknown: being migrated, or left
-# partly migrated. Never current, so never claimed.
-STALE = ""
+# A spare's fingerprint is STALE ("") while its state is unknown: being migrated,
+# or left partly migrated. Never current, so never claimed.
 # pg_advisory_lock key of the pool (any fixed 64-bit number, derived from a name for readability).
 POOL_LOCK_KEY = int.from_bytes(hashlib.blake2b(b"tenants.spare_pool", digest_size=8).digest(), "big", signed=True)
 
@@ -53,17 +52,6 @@ _lock_depth = threading.local()
 
 def _connection():
     return connections[get_tenant_database_alias()]
-
-
-@cache
-def migration_fingerprint() -> str:
-    """The migration state of a freshly migrated tenant schema: a hash of the migration graph's leaf nodes.
-
-    Read from the migration files only (no database), once per process.
-    """
-    graph = MigrationLoader(None, ignore_no_migrations=True).graph
-    leaves = sorted(f"{app}.{name}" for app, name in graph.leaf_nodes())
-    return hashlib.sha256("\n".join(leaves).encode()).hexdigest()
 
 
 @contextmanager
@@ -222,8 +210,9 @@ def spare_pool_refill(*, size: int | None = None) -> int:
     return created
 
 
-def spare_pool_migrate(*, migrate: Callable[[list[str]], None]) -> list[str]:
-    """Runs `migrate(schema_names)` over every spare, then stamps each with the state it reached.
+def spare_pool_migrate(*, migrate: Callable[[list[str]], None], behind_only: bool = False) -> list[str]:
+    """Runs `migrate(schema_names)` over every spare (with behind_only, every spare not at the current
+    state), then stamps each with the state it reached.
 
     For migrate_schemas, which passes its own executor. The spares are marked
     stale first (after any claim in flight has committed), so none is claimed
@@ -234,7 +223,10 @@ def spare_pool_migrate(*, migrate: Callable[[list[str]], None]) -> list[str]:
     alias = _connection().alias
     with spare_pool_lock():
         with transaction.atomic(using=alias):
-            rows = list(SpareSchema.objects.select_for_update().values_list("pk", "schema_name"))
+            spares = SpareSchema.objects.select_for_update()
+            if behind_only:
+                spares = spares.exclude(fingerprint=migration_fingerprint())
+            rows = list(spares.values_list("pk", "schema_name"))
             SpareSchema.objects.filter(pk__in=[pk for pk, _ in rows]).update(fingerprint=STALE)
         # A row without its schema stays stale: the next refill drops it.
         names = [name for _, name in rows if schema_exists(name, alias)]

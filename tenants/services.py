@@ -17,6 +17,7 @@ from core.tasks import publish_after_commit
 from emails.models import Email
 from staff.models import StaffMember
 from staff.services import invitation_create, staff_member_create
+from tenants.migration_state import migration_fingerprint
 from tenants.models import RESERVED_SLUGS, SLUG_MAX_LENGTH, Domain, Hospital, schema_name_for_slug, slug_validator
 from tenants.provisioning import spare_schema_claim
 from tenants.routing import hospital_routing_forget
@@ -85,8 +86,10 @@ def hospital_create(
         with transaction.atomic():
             hospital = Hospital(name=name, slug=slug, schema_name=schema_name_for_slug(slug))
             # A pre-migrated spare renamed to the hospital's schema, if the pool has one:
-            # save() then finds the schema in place and runs no migrations.
-            spare_schema_claim(schema_name=hospital.schema_name)
+            # save() then finds the schema in place and runs no migrations. The spare was
+            # at the current migration state; else migrate_schemas records it once it has run.
+            if spare_schema_claim(schema_name=hospital.schema_name):
+                hospital.migration_state = migration_fingerprint()
             hospital.save(verbosity=0)  # else CREATE SCHEMA + migrations, inside this transaction
             Domain.objects.create(domain=hospital_host(slug), tenant=hospital, is_primary=True)
             with tenant_context(hospital):
@@ -107,8 +110,9 @@ def hospital_create(
                         last_name=admin_last_name,
                     )
                     staff_member_create(user=admin, role=StaffMember.Role.HOSPITAL_ADMIN)
-    except (IntegrityError, DatabaseError) as exc:
-        # Lost a race for the same slug against a concurrent creation.
+    except (IntegrityError, DatabaseError, ValidationError) as exc:
+        # Lost a race for the same slug against a concurrent creation (django-tenants' own
+        # schema-name check raises ValidationError when the other one committed first).
         if Hospital.objects.filter(slug=slug).exists():
             raise ServiceError(
                 f"A hospital with slug '{slug}' already exists.", code="slug_taken", field="slug"

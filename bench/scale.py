@@ -1,0 +1,519 @@
+"""1,000 hospitals on one PostgreSQL: onboarding, authed reads, a long-lived connection's memory, migrate_schemas.
+
+    .venv/bin/python -m bench scale [--hospitals 1000] [--requests 2000] [--concurrency 4] [--max-requests 300]
+
+In a database of its own (`bench_scale`, dropped at the end), on the embedded
+PostgreSQL of devtools or the server of DATABASE_URL:
+
+1. Onboarding: hospitals #1..#N through tenants.services.hospital_create from
+   the spare pool (refilled in untimed batches, as a worker would), each timed.
+   Each gets a verified admin (no password: tokens are minted, not logged in).
+2. Authed `GET /accounts/user/` req/s under gunicorn (2 sync workers,
+   DB_CONN_MAX_AGE=60, DEBUG off) with the admins' Bearer tokens: on hospital #1
+   when it is the only one, then with N hospitals and the requests spread over
+   every hospital's subdomain (round robin, after a warm-up that reaches each
+   hospital from each worker), then on #1 alone again.
+3. Memory of one long-lived connection: gunicorn with 1 sync worker
+   (DB_CONN_MAX_AGE=3600), so one PostgreSQL backend serves everything. Its
+   private memory (RssAnon in /proc/<pid>/status; relcache and catcache live
+   there) after serving hospital #1, then after each pass over all N hospitals
+   (`GET /accounts/user/` and `GET /api/me/permissions/`, which reads the
+   hospital's own tables). Then the same passes with gunicorn `--max-requests`:
+   the worker, and with it its connection, is replaced every that many
+   requests; the largest backend seen is the bound.
+4. migrate_schemas (tenants' command) with nothing to apply, in this process
+   and as `manage.py migrate_schemas` processes; django-tenants' plain
+   executor on a sample of schemas with nothing to apply; and one migration
+   (hospitals 0004, rolled back first everywhere) applied to all N hospitals
+   through the command vs to the sample through the plain executor, per schema.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import statistics
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+
+from bench.driver import (
+    HOST,
+    LOG_DIR,
+    SERVER_START_TIMEOUT,
+    BenchError,
+    Client,
+    bounded_int,
+    django_env,
+    django_on_dedicated_database,
+    log_tail,
+    machine,
+    request,
+    run_clients,
+    say,
+)
+from bench.provisioning import warm_up
+from devtools import REPO, commands
+from devtools.waits import TimedOut, free_port, wait_until
+
+BENCH_DB = "bench_scale"
+SMOKE = ["--hospitals", "3", "--batch", "2", "--requests", "20", "--warmup-passes", "1", "--max-requests", "4"]
+SMOKE += ["--migrate-sample", "2", "--rounds", "1"]
+FIGURES = r"req/s at \d+ hospitals / at 1: +[\d.]+x"
+SERVER_APPLICATION = "bench-scale-web"
+PREVIOUS = ("hospitals", "0003_department_staffmember_department_patient_and_more")
+
+
+# --------------------------------------------------------------------------
+# Hospitals
+
+
+def make_spares(count: int) -> int:
+    """`count` spares at once: bare schemas, recorded stale, that migrate_schemas migrates on 2 processes and stamps.
+
+    The same end state as spare_pool_refill (one schema at a time, in a worker), in about half the time on 2 cores.
+    """
+    import secrets
+
+    from django.db import connection
+
+    from tenants.models import SpareSchema
+    from tenants.provisioning import SPARE_PREFIX, STALE
+
+    names = [SPARE_PREFIX + secrets.token_hex(8) for _ in range(count)]
+    with connection.cursor() as cursor:
+        for name in names:
+            cursor.execute(f'CREATE SCHEMA "{name}"')
+    SpareSchema.objects.bulk_create([SpareSchema(schema_name=name, fingerprint=STALE) for name in names])
+    run_command(tenant=True, executor="multiprocessing")
+    return count
+
+
+def create_hospitals(first: int, last: int, batch: int, timings: dict, spare_seconds: list) -> None:
+    from tenants.models import SpareSchema
+    from tenants.provisioning import migration_fingerprint
+    from tenants.services import hospital_create
+
+    current = migration_fingerprint()
+    for number in range(first, last + 1):
+        if not SpareSchema.objects.filter(fingerprint=current).exists():
+            began = time.perf_counter()
+            made = make_spares(min(batch, last - number + 1))
+            spare_seconds.append((time.perf_counter() - began, made))
+        slug = f"h{number:04d}"
+        began = time.perf_counter()
+        hospital_create(name=f"Scale {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example")
+        timings[number] = time.perf_counter() - began
+        if number % 100 == 0:
+            made = sum(n for _, n in spare_seconds)
+            say(f"{number}/{last} hospitals; last onboarding {timings[number]:.3f} s; {made} spares made so far")
+
+
+def staff_tokens(first: int, last: int) -> dict[str, str]:
+    """host -> a Bearer token of a verified hospital admin there (minted: no password, no Argon2)."""
+    from django_tenants.utils import tenant_context
+
+    from accounts.services import user_create_verified
+    from accounts.tokens import HospitalTokenObtainPairSerializer
+    from staff.models import StaffMember
+    from staff.services import staff_member_create
+    from tenants.models import Hospital
+    from tenants.services import hospital_host
+
+    tokens = {}
+    for number in range(first, last + 1):
+        hospital = Hospital.objects.get(slug=f"h{number:04d}")
+        user = user_create_verified(hospital=hospital, email=f"staff@h{number:04d}.bench.example", password=None)
+        with tenant_context(hospital):
+            staff_member_create(user=user, role=StaffMember.Role.HOSPITAL_ADMIN)
+        tokens[hospital_host(hospital.slug)] = str(HospitalTokenObtainPairSerializer.get_token(user).access_token)
+    return tokens
+
+
+# --------------------------------------------------------------------------
+# The server under test
+
+
+class Gunicorn:
+    """gunicorn with plain sync workers (not config/gunicorn.py: the same server whatever that file says)."""
+
+    def __init__(self, stack, name: str, *, workers: int, conn_max_age: int, max_requests: int = 0):
+        self.stack, self.name = stack, name
+        self.port = free_port(HOST)
+        self.argv = commands.python("-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{self.port}")
+        self.argv += ["--workers", str(workers), "--worker-class", "sync", "--timeout", "120"]
+        if max_requests:
+            self.argv += ["--max-requests", str(max_requests)]
+        self.env = django_env(DB_CONN_MAX_AGE=str(conn_max_age), DJANGO_DEBUG="false", LOG_LEVEL="WARNING")
+        url = self.env["DATABASE_URL"]  # its backends are told apart from this process's by application_name
+        self.env["DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}application_name={SERVER_APPLICATION}"
+        LOG_DIR.mkdir(exist_ok=True)
+        self.log_path = LOG_DIR / f"bench-scale-{name}.log"
+        self.proc = None
+
+    def __enter__(self):
+        with open(self.log_path, "w") as log:
+            self.proc = self.stack.spawn(f"gunicorn ({self.name})", self.argv, env=self.env, stdout=log, stderr=log)
+        try:
+            wait_until(self._answers, SERVER_START_TIMEOUT, f"gunicorn ({self.name}) did not answer", interval=0.2)
+        except TimedOut as exc:
+            raise self.fail(str(exc)) from None
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.stack.stop_child(self.proc)
+        return False
+
+    def fail(self, message: str) -> BenchError:
+        return BenchError(f"{message}\n--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}")
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise self.fail(f"gunicorn exited with code {self.proc.returncode} before answering")
+        try:
+            request(self.port, "GET", "/healthz", host="localhost", timeout=2)
+            return True
+        except OSError:
+            return False
+
+
+class SpreadClient(Client):
+    """Sends GET `paths` to each host in turn, with that host's token."""
+
+    def __init__(self, port: int, tokens: dict[str, str], paths: tuple[str, ...], start: int):
+        super().__init__(port, "", "", quickack=True)
+        hosts = list(tokens)
+        offset = start % len(hosts)
+        self.cycle = itertools.cycle([(h, p) for h in hosts[offset:] + hosts[:offset] for p in paths])
+        self.tokens = tokens
+
+    def send(self) -> None:
+        host, path = next(self.cycle)
+        self.headers = {"Host": host, "Authorization": f"Bearer {self.tokens[host]}"}
+        self.get(path)
+
+
+def throughput(stack, label: str, tokens: dict[str, str], args) -> float:
+    """req/s of GET /accounts/user/ spread over `tokens`' hosts, after a warm-up that reaches each of them."""
+    with Gunicorn(stack, label.replace(" ", "-"), workers=2, conn_max_age=60) as server:
+        clients = [
+            SpreadClient(server.port, tokens, ("/accounts/user/",), i * len(tokens) // args.concurrency)
+            for i in range(args.concurrency)
+        ]
+        # Each worker process (2) should meet every hospital before timing starts.
+        warmup = max(20, args.warmup_passes * 2 * len(tokens) // args.concurrency)
+        try:
+            seconds, latencies = run_clients(clients, args.requests, warmup, args.time_limit)
+        except BenchError as exc:
+            raise server.fail(str(exc)) from None
+    rate = args.requests / seconds
+    say(f"{label}: {rate:.1f} req/s (p50 {statistics.median(latencies) * 1000:.2f} ms)")
+    return rate
+
+
+# --------------------------------------------------------------------------
+# A long-lived connection's memory
+
+
+def backend_pids() -> list[int]:
+    """The server's backends on this database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [SERVER_APPLICATION],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def private_kb(pid: int) -> int | None:
+    """RssAnon of a process (its private memory: PostgreSQL's backend-local caches live there)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return None
+
+
+def one_pass(port: int, tokens: dict[str, str], paths: tuple[str, ...]) -> None:
+    client = SpreadClient(port, tokens, paths, 0)
+    try:
+        for _ in range(len(tokens) * len(paths)):
+            client.send()
+    finally:
+        client.close()
+
+
+@contextmanager
+def peak_sampler():
+    """Samples every server backend's private memory every 0.1 s; yields a dict holding the peak (kB)."""
+    from django.db import connections
+
+    seen = {"peak": 0, "backends": set()}
+    stop = threading.Event()
+
+    def sample():
+        try:
+            while not stop.is_set():
+                for pid in backend_pids():
+                    seen["backends"].add(pid)
+                    seen["peak"] = max(seen["peak"], private_kb(pid) or 0)
+                stop.wait(0.1)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def connection_memory(stack, tokens: dict[str, str], first_host: str, args) -> dict:
+    paths = ("/accounts/user/", "/api/me/permissions/")
+    result: dict = {}
+    with Gunicorn(stack, "one-connection", workers=1, conn_max_age=3600) as server:
+        one_pass(server.port, {first_host: tokens[first_host]}, paths * 100)
+        pids = backend_pids()
+        if len(pids) != 1:
+            raise BenchError(f"expected the one worker's backend, found {len(pids)}: {pids}")
+        pid = pids[0]
+        result["one_hospital"] = private_kb(pid)
+        result["passes"] = []
+        with peak_sampler() as seen:
+            for _ in range(2):
+                one_pass(server.port, tokens, paths)
+                if backend_pids() != [pid]:
+                    raise BenchError("the long-lived connection was replaced during the passes")
+                result["passes"].append(private_kb(pid))
+        result["peak"] = seen["peak"]
+    say(f"one connection: {result['one_hospital']} kB after hospital #1, {result['passes']} kB after each pass")
+    with (
+        Gunicorn(stack, "recycled", workers=1, conn_max_age=3600, max_requests=args.max_requests) as server,
+        peak_sampler() as seen,
+    ):
+        for _ in range(2):
+            one_pass(server.port, tokens, paths)
+    result["recycled_peak"] = seen["peak"]
+    result["recycled_backends"] = len(seen["backends"])
+    say(f"--max-requests {args.max_requests}: peak {seen['peak']} kB over {len(seen['backends'])} backends")
+    return result
+
+
+# --------------------------------------------------------------------------
+# migrate_schemas
+
+
+def run_command(**options) -> float:
+    from django.core.management import call_command
+
+    from tenants.management.commands.migrate_schemas import Command as MigrateSchemas
+
+    began = time.perf_counter()
+    call_command(MigrateSchemas(), interactive=False, verbosity=0, **options)
+    return time.perf_counter() - began
+
+
+def plain_executor(schema_names: list[str]) -> float:
+    """django-tenants' own standard executor over `schema_names` (what its migrate_schemas runs per schema)."""
+    from django_tenants.migration_executors.standard import StandardExecutor
+    from django_tenants.utils import get_tenant_base_migrate_command_class
+
+    parser = get_tenant_base_migrate_command_class()().create_parser("manage.py", "migrate")
+    options = {**vars(parser.parse_args([])), "interactive": False, "verbosity": 0, "skip_checks": True}
+    began = time.perf_counter()
+    StandardExecutor((), options).run_migrations(tenants=list(schema_names))
+    return time.perf_counter() - began
+
+
+def manage_py(*argv: str) -> float:
+    began = time.perf_counter()
+    result = subprocess.run(
+        commands.python("manage.py", "migrate_schemas", "--noinput", *argv),
+        cwd=REPO,
+        env=django_env(),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise BenchError(f"manage.py migrate_schemas {' '.join(argv)} failed:\n{result.stdout}{result.stderr}")
+    return time.perf_counter() - began
+
+
+def migrations(args) -> dict:
+    from tenants.models import Hospital, SpareSchema
+
+    names = list(Hospital.objects.exclude(schema_name="public").values_list("schema_name", flat=True))
+    sample = names[: args.migrate_sample]
+    result: dict = {"hospitals": len(names), "sample": len(sample)}
+    run_command()  # every record current (the public schema's included)
+    say("migrate_schemas with nothing to apply")
+    result["noop_tenant"] = min(run_command(tenant=True) for _ in range(3))
+    result["noop_all"] = min(run_command() for _ in range(3))
+    result["noop_process_tenant"] = manage_py("--tenant", "--executor=multiprocessing")
+    result["noop_process_all"] = manage_py()
+    result["noop_plain_sample"] = plain_executor(sample)
+
+    say(f"rolling back {PREVIOUS[0]} 0004 in all {len(names)} hospitals (untimed)")
+    run_command(app_label=PREVIOUS[0], migration_name=PREVIOUS[1], tenant=True, executor="multiprocessing")
+    say("applying it again through migrate_schemas")
+    result["apply_schemas"] = len(names) + SpareSchema.objects.count()  # the rollback took the spares back too
+    result["apply_command"] = run_command(tenant=True)
+    say(f"and to {len(sample)} of them through django-tenants' plain executor")
+    for name in sample:
+        run_command(app_label=PREVIOUS[0], migration_name=PREVIOUS[1], schema_name=name)
+    result["apply_plain_sample"] = plain_executor(sample)
+    run_command()  # records back to current for the sample
+    return result
+
+
+# --------------------------------------------------------------------------
+# Report
+
+
+def report(args, onboard: dict, spares: list, rates: dict, memory: dict, migrate: dict) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        server_version = cursor.fetchone()[0]
+        cursor.execute("SELECT count(*) FROM pg_class")
+        relations = cursor.fetchone()[0]
+    n = args.hospitals
+    times = [onboard[i] for i in sorted(onboard)]
+    head, tail = times[:25], times[-25:]
+    spare_seconds = sum(s for s, _ in spares)
+    spares_made = sum(m for _, m in spares)
+    print()
+    print(machine(f", PostgreSQL {server_version}; client and server share these CPUs"))
+    print(f"{n} hospitals in one database ({relations} relations in pg_class)")
+    print()
+    print("onboarding (hospital_create from the spare pool, no admin password)")
+    print(
+        f"  #1 {times[0]:.3f} s, #{n} {times[-1]:.3f} s; p50 {statistics.median(times):.3f} s, max {max(times):.3f} s"
+    )
+    ratio = statistics.median(tail) / statistics.median(head)
+    print(
+        f"  p50 of #1-#{len(head)} {statistics.median(head):.3f} s, of the last {len(tail)} "
+        f"{statistics.median(tail):.3f} s: {ratio:.2f}x"
+    )
+    print(
+        f"  spares: {spares_made} made in {spare_seconds:.0f} s ({spare_seconds / max(spares_made, 1):.3f} s each, "
+        "untimed, as a worker would)"
+    )
+    print()
+    print(
+        f"authed GET /accounts/user/, gunicorn 2 sync workers, {args.concurrency} client threads, keep-alive off, "
+        f"median of {args.rounds} runs of {args.requests}"
+    )
+    for label, rate in rates.items():
+        print(f"  {label:<40} {rate:>8.1f} req/s")
+    spread = rates[f"{n} hospitals, spread over all"] / rates["1 hospital (the only one)"]
+    same_time = rates[f"{n} hospitals, spread over all"] / rates[f"hospital #1 of {n}"]
+    print(f"  req/s at {n} hospitals / at 1: {spread:.2f}x (spread / #1 of {n}, alternating: {same_time:.2f}x)")
+    print()
+    grown = memory["passes"][-1] - memory["one_hospital"]
+    print("one long-lived connection (gunicorn 1 sync worker), its backend's private memory (RssAnon)")
+    print(f"  after 200 requests to hospital #1:              {memory['one_hospital'] / 1024:>7.1f} MB")
+    for i, kb in enumerate(memory["passes"], 1):
+        print(f"  after pass {i} over all {n} hospitals (2 GETs each): {kb / 1024:>7.1f} MB")
+    print(f"  growth: {grown / 1024:.1f} MB, {grown / max(n - 1, 1):.1f} kB per hospital served")
+    print(f"  peak while serving (sampled every 0.1 s):        {memory['peak'] / 1024:>7.1f} MB")
+    print(
+        f"  with gunicorn --max-requests {args.max_requests}: peak {memory['recycled_peak'] / 1024:.1f} MB "
+        f"over {memory['recycled_backends']} successive backends"
+    )
+    print()
+    h, s = migrate["hospitals"], migrate["sample"]
+    print(f"migrate_schemas, {h} hospitals")
+    print(f"  nothing to apply, --tenant, in process (best of 3):          {migrate['noop_tenant']:>7.2f} s")
+    print(f"  nothing to apply, public + tenants, in process (best of 3):  {migrate['noop_all']:>7.2f} s")
+    print(f"  nothing to apply, manage.py migrate_schemas --tenant:        {migrate['noop_process_tenant']:>7.2f} s")
+    print(f"  nothing to apply, manage.py migrate_schemas:                 {migrate['noop_process_all']:>7.2f} s")
+    plain_noop = migrate["noop_plain_sample"] / max(s, 1)
+    print(
+        f"  django-tenants' plain executor, nothing to apply:            {plain_noop * 1000:>7.1f} ms per schema "
+        f"(over {s}; {plain_noop * h:.1f} s for {h})"
+    )
+    command_each = migrate["apply_command"] / migrate["apply_schemas"]
+    plain_each = migrate["apply_plain_sample"] / max(s, 1)
+    print(
+        f"  one migration (hospitals 0004): migrate_schemas {command_each * 1000:.1f} ms per schema over "
+        f"{h} hospitals + {migrate['apply_schemas'] - h} spares ({migrate['apply_command']:.1f} s); "
+        f"plain executor {plain_each * 1000:.1f} ms per schema over {s}: {command_each / plain_each:.2f}x"
+    )
+    print()
+    print("targets:")
+    print(f"  onboarding #{n} within 1.2x of #1 (p50s):     {ratio:.2f}x  {'met' if ratio <= 1.2 else 'MISSED'}")
+    print(f"  req/s at {n} within 5% of 1 hospital:      {spread:.2f}x  {'met' if spread >= 0.95 else 'MISSED'}")
+    noop = migrate["noop_tenant"]
+    print(f"  nothing to apply under 2 s:                  {noop:.2f} s  {'met' if noop < 2 else 'MISSED'}")
+    ok = command_each <= plain_each * 1.05
+    print(
+        f"  one migration at most the plain cost:        {command_each / plain_each:.2f}x  {'met' if ok else 'MISSED'}"
+    )
+
+
+# --------------------------------------------------------------------------
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--hospitals", type=bounded_int(2, 5000), default=1000, help="hospitals (default 1000)")
+    parser.add_argument("--batch", type=bounded_int(1, 500), default=50, help="spares made per untimed refill")
+    parser.add_argument("--requests", type=bounded_int(1, 1_000_000), default=2000, help="measured GETs per run")
+    parser.add_argument("--concurrency", type=bounded_int(1, 64), default=4, help="client threads (default 4)")
+    parser.add_argument(
+        "--warmup-passes", type=bounded_int(1, 10), default=1, help="warm-up passes over every hospital per run"
+    )
+    parser.add_argument(
+        "--max-requests", type=bounded_int(2, 1_000_000), default=300, help="gunicorn --max-requests of the bound"
+    )
+    parser.add_argument(
+        "--migrate-sample", type=bounded_int(1, 5000), default=100, help="schemas run through the plain executor"
+    )
+    parser.add_argument("--rounds", type=bounded_int(1, 20), default=3, help="req/s runs per figure (median)")
+    parser.add_argument("--time-limit", type=bounded_int(1, 3600), default=900, help="seconds per req/s run")
+
+
+def validate(parser, args) -> None:
+    args.migrate_sample = min(args.migrate_sample, args.hospitals)
+
+
+def run(stack, args) -> int:
+    began = time.monotonic()
+    os.environ["JWT_ACCESS_MINUTES"] = "240"  # the minted tokens outlive the run
+    with django_on_dedicated_database(stack, BENCH_DB):
+        from tenants.provisioning import spare_pool_refill
+        from tenants.services import hospital_host
+
+        onboard: dict[int, float] = {}
+        spares: list = []
+        spare_pool_refill(size=2)
+        warm_up(None)  # a first onboarding in a fresh process pays for imports: rolled back, untimed
+        create_hospitals(1, 1, args.batch, onboard, spares)
+        tokens = staff_tokens(1, 1)
+        first_host = hospital_host("h0001")
+        only = [throughput(stack, "1 hospital", tokens, args) for _ in range(args.rounds)]
+        rates = {"1 hospital (the only one)": statistics.median(only)}
+        say(f"creating hospitals #2..#{args.hospitals}")
+        create_hospitals(2, args.hospitals, args.batch, onboard, spares)
+        tokens.update(staff_tokens(2, args.hospitals))
+        spread, single = [], []
+        for _ in range(args.rounds):  # alternating, so that a busy moment of the machine hits both
+            spread.append(throughput(stack, "spread", tokens, args))
+            single.append(throughput(stack, "1 of many", {first_host: tokens[first_host]}, args))
+        rates[f"{args.hospitals} hospitals, spread over all"] = statistics.median(spread)
+        rates[f"hospital #1 of {args.hospitals}"] = statistics.median(single)
+        memory = connection_memory(stack, tokens, first_host, args)
+        migrate = migrations(args)
+        report(args, onboard, spares, rates, memory, migrate)
+    say(f"done in {time.monotonic() - began:.0f} s")
+    return 0
