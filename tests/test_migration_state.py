@@ -1,8 +1,8 @@
 """migrate_schemas skips the schemas recorded at the current migration state, and only those.
 
-Each test moves its own hospitals one migration back (hospitals 0004) with
+Each test moves its own hospitals one migration back (the newest tenant migration nothing depends on) with
 django-tenants' own rollback, then says what their records claim, runs our
-migrate_schemas over every tenant, and looks at which schemas got 0004 back.
+migrate_schemas over every tenant, and looks at which schemas got it back.
 """
 
 import io
@@ -13,6 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.loader import MigrationLoader
 from django_tenants.signals import schema_migrated
 from django_tenants.utils import schema_context
 
@@ -23,8 +24,21 @@ from tenants.provisioning import spare_pool_lock, spare_pool_refill
 from tenants.services import hospital_create
 from tests.support import unique_email
 
-PREVIOUS = ("hospitals", "0003_department_staffmember_department_patient_and_more")
-NEWEST = ("hospitals", "0004_patient_registered_by")
+
+def newest_leaf_and_its_parent() -> tuple[tuple[str, str], tuple[str, str]]:
+    """A tenant migration nothing depends on, and the one before it in its app: moving a schema back to the
+    parent unapplies exactly that one migration, whatever migrations the apps gain later."""
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    for app in ("hospitals", "staff"):
+        for leaf in graph.leaf_nodes(app):
+            node = graph.node_map[leaf]
+            parents = [parent.key for parent in node.parents if parent.key[0] == app]
+            if parents and not node.children:
+                return leaf, parents[0]
+    raise AssertionError("no tenant app has a leaf migration with a parent in its own app")
+
+
+NEWEST, PREVIOUS = newest_leaf_and_its_parent()
 
 
 @pytest.fixture(autouse=True)
@@ -144,21 +158,27 @@ def test_a_failed_migration_keeps_its_record_and_fails_the_command(executor):
     broken = new_hospital("Broken")
     one_migration_behind(broken)
     set_record(broken, "the-state-of-an-older-release")
-    # 0004 adds patient.registered_by_id: a column of that name already there makes it fail in this schema only.
+    # Whatever the migration does, recording it in this schema's django_migrations fails (in this schema only),
+    # so its transaction, DDL included, rolls back.
     with connection.cursor() as cursor:
-        cursor.execute(f'ALTER TABLE "{broken.schema_name}".hospitals_patient ADD COLUMN registered_by_id integer')
+        cursor.execute(
+            f'ALTER TABLE "{broken.schema_name}".django_migrations '
+            "ADD CONSTRAINT migration_state_test_refuses CHECK (false) NOT VALID"
+        )
 
     with pytest.raises(CommandError) as failure:
         migrate_schemas(tenant=True, executor=executor)
     message = str(failure.value)
-    assert "failed" in message and "registered_by_id" in message
+    assert "failed" in message and "migration_state_test_refuses" in message
     if executor == "standard":
         assert repr(broken.schema_name) in message
     assert record(broken) == "the-state-of-an-older-release"
     assert unapplied(broken.schema_name) == [NEWEST]
 
     with connection.cursor() as cursor:
-        cursor.execute(f'ALTER TABLE "{broken.schema_name}".hospitals_patient DROP COLUMN registered_by_id')
+        cursor.execute(
+            f'ALTER TABLE "{broken.schema_name}".django_migrations DROP CONSTRAINT migration_state_test_refuses'
+        )
     migrate_schemas(tenant=True, executor=executor)  # the next run continues with it
     assert unapplied(broken.schema_name) == []
     assert record(broken) == migration_fingerprint()

@@ -98,7 +98,9 @@ def test_the_attempt_that_spends_a_budget_begins_the_lock_and_its_failure_says_s
         attempt_reserve(request_from(), "dee@example.org")
     login_failed(email="dee@example.org", refused=refused.value)  # logged, not recorded
     details = list(
-        AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED).order_by("id").values_list("detail", flat=True)
+        AuditEvent.objects.filter(action=AuditEvent.Action.LOGIN_FAILED, detail__email="dee@example.org")
+        .order_by("id")
+        .values_list("detail", flat=True)
     )
     assert [d["email"] for d in details] == ["dee@example.org"] * 2
     assert "lock" not in details[0] and details[1]["lock"]["budgets"] == ["account-address"]

@@ -64,13 +64,15 @@ class Command(MigrateSchemasCommand):
         dry_run = options.get("plan") or options.get("check_unapplied")
         to_leaves = not (options.get("app_label") or dry_run)
         recorded = schema_states_recorded(database)
+        # django-tenants' handle() sets schema_name to "public" when it was not given: read it before.
+        one_schema = self.schema_name
         if to_leaves and recorded:
             self.migrate_to_leaves(database, skip=not (options["all_schemas"] or options.get("prune")))
         else:
             if recorded and not dry_run:  # the schemas may end up anywhere: their records no longer hold
                 schema_states_forget(database, self.touched_schemas())
             super().handle(*args, **options)
-        if self.sync_tenant and not self.schema_name and self.spare_table_exists(database):
+        if self.sync_tenant and not one_schema and self.spare_table_exists(database):
             executor = GET_EXECUTOR_FUNCTION(codename=self.executor)(self.args, self.options)
             names = spare_pool_migrate(
                 migrate=lambda schema_names: executor.run_migrations(tenants=schema_names),
