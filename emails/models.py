@@ -20,6 +20,7 @@ class Email(models.Model):
         PASSWORD_CHANGED = "password_changed", "Password changed notice"
         INVITATION = "invitation", "Staff invitation"
         ACCOUNT_EXISTS = "account_exists", "Account already exists"
+        BREAK_GLASS_OPENED = "break_glass_opened", "Emergency access opened"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

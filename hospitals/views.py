@@ -2,6 +2,7 @@
 
 import re
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -11,12 +12,11 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
 from audit.models import AuditEvent
-from audit.services import audit_record
 from core.api import MethodPermissions, Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import CareTeamMembership, ClinicalNote, Patient
-from hospitals.permissions import patient_perms
+from hospitals.permissions import PatientAccess, patient_access
 from staff.models import Department, StaffMember
 from staff.permissions import ADMIN, WORKSPACE, HasRole, staff_member_of, staff_member_required
 from staff.views import DepartmentListCreateView, InvitationListCreateView, StaffListCreateView
@@ -64,14 +64,17 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = ("author",)
 
 
-def patient_or_404(request, pk: int, *, need: str) -> tuple[Patient, frozenset[str]]:
-    """The patient if the caller may view it (else 404, so records can't be probed), and `need` on it (else 403)."""
+def patient_or_404(request, pk: int, *, need: str) -> tuple[Patient, PatientAccess]:
+    """The patient if the caller may view it (else 404, so records can't be probed), `need` on it (else 403),
+    and the grants the caller holds it by (for the audit trail)."""
     staff = staff_member_required(request)
-    patient = get_object_or_404(selectors.patient_list(staff=staff), pk=pk)
-    held = patient_perms(staff, patient)
-    if need not in held:
+    patient = selectors.patient_get(staff=staff, pk=pk)
+    if patient is None:
+        raise Http404
+    access = patient_access(staff, patient)
+    if need not in access.perms:
         raise PermissionDenied("You may view this patient, but not do this.")
-    return patient, held
+    return patient, access
 
 
 class PatientListCreateView(MethodPermissions, ListCreateAPIView):
@@ -106,16 +109,16 @@ class PatientDetailView(MethodPermissions, APIView):
     method_permissions = {"GET": WORKSPACE, "PUT": WORKSPACE, "PATCH": WORKSPACE}
 
     def get(self, request, pk: int):
-        patient, held = patient_or_404(request, pk, need=perms.VIEW)
-        audit_record(action=AuditEvent.Action.PATIENT_VIEWED, target=patient)
-        return Response({**PatientSerializer(patient).data, "permissions": sorted(held)})
+        patient, access = patient_or_404(request, pk, need=perms.VIEW)
+        services.patient_access_record(action=AuditEvent.Action.PATIENT_VIEWED, patient=patient, access=access)
+        return Response({**PatientSerializer(patient).data, "permissions": sorted(access.perms)})
 
     def patch(self, request, pk: int, partial: bool = True):
-        patient, held = patient_or_404(request, pk, need=perms.CHANGE)
+        patient, access = patient_or_404(request, pk, need=perms.CHANGE)
         data = PatientSerializer(patient, data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
-        patient = services.patient_update(patient=patient, **data.validated_data)
-        return Response({**PatientSerializer(patient).data, "permissions": sorted(held)})
+        patient = services.patient_update(patient=patient, access=access, **data.validated_data)
+        return Response({**PatientSerializer(patient).data, "permissions": sorted(access.perms)})
 
     def put(self, request, pk: int):
         return self.patch(request, pk, partial=False)
@@ -128,12 +131,13 @@ class CareTeamView(MethodPermissions, APIView):
     after_lookup_permissions = {"POST": ADMIN}
 
     def get(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.CLINICAL)
+        patient, access = patient_or_404(request, pk, need=perms.CLINICAL)
+        services.patient_access_record(action=AuditEvent.Action.CARE_TEAM_VIEWED, patient=patient, access=access)
         members = patient.care_team.select_related("staff__user")
         return Response(CareTeamSerializer(members, many=True).data)
 
     def post(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.VIEW)
+        patient, access = patient_or_404(request, pk, need=perms.VIEW)
         self.check_after_lookup()
         data = CareTeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -141,6 +145,7 @@ class CareTeamView(MethodPermissions, APIView):
             patient=patient,
             staff=data.validated_data["staff"],
             role=data.validated_data.get("role", CareTeamMembership.Role.OTHER),
+            access=access,
         )
         return Response(CareTeamSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -152,10 +157,10 @@ class CareTeamMemberView(MethodPermissions, APIView):
     after_lookup_permissions = {"DELETE": ADMIN}
 
     def delete(self, request, pk: int, member_pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.VIEW)
+        patient, access = patient_or_404(request, pk, need=perms.VIEW)
         self.check_after_lookup()
         membership = get_object_or_404(patient.care_team.select_related("staff__user", "patient"), pk=member_pk)
-        services.care_team_remove(membership=membership)
+        services.care_team_remove(membership=membership, access=access)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -165,13 +170,14 @@ class NoteListCreateView(MethodPermissions, APIView):
     method_permissions = {"GET": WORKSPACE, "POST": WORKSPACE}
 
     def get(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.CLINICAL)
+        patient, access = patient_or_404(request, pk, need=perms.CLINICAL)
+        services.patient_access_record(action=AuditEvent.Action.NOTES_VIEWED, patient=patient, access=access)
         paginator = Pagination()
         page = paginator.paginate_queryset(selectors.patient_notes(patient=patient), request, view=self)
         return paginator.get_paginated_response(NoteSerializer(page, many=True).data)
 
     def post(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.ADD_NOTE)
+        patient, access = patient_or_404(request, pk, need=perms.ADD_NOTE)
         data = NoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = services.note_add(
@@ -179,6 +185,7 @@ class NoteListCreateView(MethodPermissions, APIView):
             author=staff_member_required(request),
             body=data.validated_data["body"],
             corrects=data.validated_data.get("corrects_id"),
+            access=access,
         )
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 

@@ -329,6 +329,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.spare_pool_refill_task",
         "schedule": 300.0,
     },
+    # Break-glass access ends at its deadline whatever runs (the checks read it); this records the ends.
+    "hospitals-break-glass-sweep": {"task": "hospitals.tasks.break_glass_sweep_task", "schedule": 300.0},
     "accounts-login-counters-purge": {"task": "accounts.tasks.login_counters_purge_task", "schedule": 3600.0},
     "accounts-registrations-expired-purge": {
         "task": "accounts.tasks.registrations_expired_purge_task",
