@@ -318,6 +318,7 @@ CELERY_TASK_ROUTES = {
     "emails.tasks.*": {"queue": "email"},
     "tenants.tasks.*": {"queue": "maintenance"},
     "accounts.tasks.*": {"queue": "maintenance"},
+    "hospitals.tasks.*": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "emails-outbox-sweep": {
