@@ -97,6 +97,9 @@ class BreakGlassOpenView(MethodPermissions, APIView):
     method_permissions = {"POST": BREAK_GLASS}
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "BreakGlassOpen"
+
         reason = serializers.CharField(
             max_length=4000,
             help_text=f"Why, in at least {services.BREAK_GLASS_REASON_MIN} characters: it is audited and reviewed.",
@@ -161,6 +164,9 @@ class BreakGlassReviewView(MethodPermissions, APIView):
     method_permissions = {"POST": OVERSIGHT}
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "BreakGlassReview"
+
         outcome = serializers.ChoiceField(choices=BreakGlassGrant.Outcome.choices)
         comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
