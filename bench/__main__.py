@@ -21,7 +21,15 @@ from devtools import REPO
 from devtools.processes import StepFailed
 from devtools.stack import Interrupted, Stack, install_signal_handlers
 
-SCENARIOS = ("auth_user", "patients", "provisioning", "enumeration_timing", "seed_compare", "multihost")
+SCENARIOS = (
+    "auth_user",
+    "patients",
+    "access_log",
+    "provisioning",
+    "enumeration_timing",
+    "seed_compare",
+    "multihost",
+)
 
 
 def scenario(name: str):
