@@ -52,7 +52,7 @@ SELECT
         WHEN 2 THEN jsonb_build_object('via', jsonb_build_array('department_head'))
         ELSE jsonb_build_object('via', jsonb_build_array('care_team'))
     END
-FROM generate_series(1, {events}) AS i
+FROM generate_series(1::bigint, {events}::bigint) AS i
 """
 
 
