@@ -193,6 +193,12 @@ def test_privacy_officers_see_no_record_and_join_no_care_team(in_hospital):
         services.care_team_add(patient=record, staff=officer, role="other")
     with pytest.raises(ServiceError):
         staff_services.department_create(name="Privacy", code="PRIV", head=officer)
+    # Nor does a carer become one while on a care team.
+    nurse = make_staff(in_hospital, Role.NURSE)
+    services.care_team_add(patient=record, staff=nurse, role="nurse")
+    with pytest.raises(ServiceError) as refused:
+        staff_services.staff_member_update(staff=nurse, role=Role.PRIVACY_OFFICER)
+    assert refused.value.code == "on_care_teams"
 
 
 def test_each_grant_is_named_in_the_access(in_hospital):
