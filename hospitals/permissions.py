@@ -13,6 +13,9 @@ Grants are guardian object permissions, stored in the hospital's schema and chec
 with a deadline instead (BreakGlassGrant), because a guardian row has none: the deadline must be read at access
 time anyway, and a guardian row it shared with the care team's could not be swept without taking the care
 team's with it.
+
+The patient endpoints apply them with `PatientAccess`, an object permission (the one way they are checked);
+`patient_grants` also says which grants an access was made under, for the audit trail (`Via`).
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django.db.models.functions import Now
 from guardian.core import ObjectPermissionChecker
+from rest_framework.permissions import BasePermission
 
 from hospitals.models import BreakGlassGrant, Patient
 from staff.models import NON_CLINICAL_ROLES, Department, StaffMember
-from staff.permissions import DEPARTMENT_PATIENTS
+from staff.permissions import DEPARTMENT_PATIENTS, staff_member_of
 
 VIEW = "view_patient"
 CHANGE = "change_patient"
@@ -50,7 +54,7 @@ class Via:
 
 
 @dataclass(frozen=True)
-class PatientAccess:
+class PatientGrants:
     """What the caller holds on a patient, and the grants it holds it by."""
 
     perms: frozenset[str]
@@ -80,21 +84,21 @@ def care_team_grants(role: str) -> frozenset[str]:
 
 def patient_perms(staff: StaffMember, patient: Patient) -> frozenset[str]:
     """The codenames `staff` holds on `patient` (three queries at most)."""
-    return patient_access(staff, patient).perms
+    return patient_grants(staff, patient).perms
 
 
-def patient_access(staff: StaffMember, patient: Patient) -> PatientAccess:
+def patient_grants(staff: StaffMember, patient: Patient) -> PatientGrants:
     """What `staff` holds on `patient` and by which grants. A patient read by `selectors.patient_get` carries the
     caller's live break-glass grant already (read in the same query); any other costs one more query."""
     if staff.is_admin:
-        return PatientAccess(ALL_PATIENT_PERMS, (Via.ADMIN,))
+        return PatientGrants(ALL_PATIENT_PERMS, (Via.ADMIN,))
     checker = ObjectPermissionChecker(staff.user)
     perms = set(checker.get_user_perms(patient)) & ALL_PATIENT_PERMS
     if staff.role in NON_CLINICAL_ROLES:
         # The role caps the grants: whatever a receptionist still holds from an earlier role
         # (e.g. an account re-invited as receptionist), it sees demographics only.
         perms &= {VIEW} if staff.role == StaffMember.Role.RECEPTIONIST else set()
-        return PatientAccess(frozenset(perms), (Via.REGISTERED,) if perms else ())
+        return PatientGrants(frozenset(perms), (Via.REGISTERED,) if perms else ())
     via = [Via.CARE_TEAM] if perms else []
     if patient.department_id and DEPARTMENT_PATIENTS in checker.get_user_perms(Department(pk=patient.department_id)):
         perms |= {VIEW, CLINICAL}
@@ -109,4 +113,37 @@ def patient_access(staff: StaffMember, patient: Patient) -> PatientAccess:
     if grant_id is not None and staff.role in BREAK_GLASS_ROLES:
         perms |= BREAK_GLASS_GRANTS
         via.append(Via.BREAK_GLASS)
-    return PatientAccess(frozenset(perms), tuple(via), grant_id if Via.BREAK_GLASS in via else None, reason or "")
+    return PatientGrants(frozenset(perms), tuple(via), grant_id if Via.BREAK_GLASS in via else None, reason or "")
+
+
+def patient_grants_of(request, patient: Patient) -> PatientGrants:
+    """`patient_grants` of the caller, once per request and patient (the permission check, the answer and the
+    audit event share it)."""
+    if not hasattr(request, "_patient_grants"):
+        request._patient_grants = {}
+    cache = request._patient_grants
+    if patient.pk not in cache:
+        staff = staff_member_of(request)
+        cache[patient.pk] = patient_grants(staff, patient) if staff else PatientGrants(frozenset())
+    return cache[patient.pk]
+
+
+def patient_perms_of(request, patient: Patient) -> frozenset[str]:
+    """`patient_perms` of the caller, once per request and patient."""
+    return patient_grants_of(request, patient).perms
+
+
+class PatientAccess(BasePermission):
+    """The object permission of every endpoint on one patient: the method needs the codename the view names in
+    `patient_needs` (`{"GET": VIEW, "POST": ADD_NOTE}`; HEAD follows GET), else 403.
+
+    It only ever sees a patient the caller may view: the views look the patient up among the caller's own
+    (`hospitals.selectors.patient_list`), so any other is a 404, never a 403 that confirms it exists
+    (`hospitals.views.PatientRecordView.patient`). Like DRF's `DjangoObjectPermissions`.
+    """
+
+    message = "You may view this patient, but not do this."
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        need = view.patient_needs["GET" if request.method == "HEAD" else request.method]
+        return need in patient_perms_of(request, obj)

@@ -18,7 +18,7 @@ from core.api import ServiceError
 from hospitals import emails
 from hospitals import permissions as perms
 from hospitals.models import AccessPolicy, BreakGlassGrant, CareTeamMembership, ClinicalNote, Patient
-from hospitals.permissions import BREAK_GLASS_ROLES, PatientAccess, Via, care_team_grants, live_break_glass
+from hospitals.permissions import BREAK_GLASS_ROLES, PatientGrants, Via, care_team_grants, live_break_glass
 from staff.models import NON_CLINICAL_ROLES, StaffMember
 
 BREAK_GLASS_REASON_MIN = 20  # characters, once canonical (below)
@@ -26,12 +26,12 @@ BREAK_GLASS_REASON_MIN_LETTERS = 10
 BREAK_GLASS_REASON_MAX = 2000
 
 
-def _access_detail(access: PatientAccess | None, **detail) -> dict:
+def _access_detail(access: PatientGrants | None, **detail) -> dict:
     """An audit event's detail on a patient: what happened, and under which grant the caller did it."""
     return {**(access.audit_detail() if access is not None else {}), **detail}
 
 
-def patient_access_record(*, action: str, patient: Patient, access: PatientAccess, **detail) -> None:
+def patient_access_record(*, action: str, patient: Patient, access: PatientGrants, **detail) -> None:
     """A read of a patient's record, notes or care team, in the trail with the grant it was made under."""
     audit_record(action=action, target=patient, detail=_access_detail(access, **detail))
 
@@ -73,7 +73,7 @@ def patient_create(*, created_by: StaffMember, **fields) -> Patient:
     return patient
 
 
-def patient_update(*, patient: Patient, access: PatientAccess | None = None, **fields) -> Patient:
+def patient_update(*, patient: Patient, access: PatientGrants | None = None, **fields) -> Patient:
     if "mrn" in fields and Patient.objects.filter(mrn=fields["mrn"]).exclude(pk=patient.pk).exists():
         raise ServiceError("A patient with this medical record number exists.", code="mrn_taken", field="mrn")
     for name, value in fields.items():
@@ -86,7 +86,7 @@ def patient_update(*, patient: Patient, access: PatientAccess | None = None, **f
 
 
 def care_team_add(
-    *, patient: Patient, staff: StaffMember, role: str, access: PatientAccess | None = None
+    *, patient: Patient, staff: StaffMember, role: str, access: PatientGrants | None = None
 ) -> CareTeamMembership:
     """Puts `staff` on the care team, with its grants, in one transaction."""
     if not staff.is_active:
@@ -118,7 +118,7 @@ def care_team_add(
     return membership
 
 
-def care_team_remove(*, membership: CareTeamMembership, access: PatientAccess | None = None) -> None:
+def care_team_remove(*, membership: CareTeamMembership, access: PatientGrants | None = None) -> None:
     """Takes `staff` off the care team and its grants with it, in one transaction."""
     with transaction.atomic():
         for codename in care_team_grants(membership.staff.role):
@@ -137,7 +137,7 @@ def note_add(
     author: StaffMember,
     body: str,
     corrects: int | None = None,
-    access: PatientAccess | None = None,
+    access: PatientGrants | None = None,
 ) -> ClinicalNote:
     body = (body or "").strip()
     if not body:
@@ -229,7 +229,7 @@ def break_glass_open(*, staff: StaffMember, patient: Patient, reason: str) -> Br
         grant = BreakGlassGrant.objects.create(
             patient=patient, staff=staff, reason=reason, opened_at=now, expires_at=now + timedelta(minutes=minutes)
         )
-        access = PatientAccess(perms.BREAK_GLASS_GRANTS, (Via.BREAK_GLASS,), grant.pk, reason)
+        access = PatientGrants(perms.BREAK_GLASS_GRANTS, (Via.BREAK_GLASS,), grant.pk, reason)
         audit_record(
             action=AuditEvent.Action.BREAK_GLASS_OPENED,
             actor=staff.user,

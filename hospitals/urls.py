@@ -2,9 +2,7 @@
 
 from django.urls import path
 
-from audit.views import AuditEventListView
 from hospitals import access_views, views
-from staff.permissions import ADMIN
 
 urlpatterns = [
     path("patients/", views.PatientListCreateView.as_view(), name="patient-list"),
@@ -27,5 +25,5 @@ urlpatterns = [
     path("break-glass/<int:pk>/review/", access_views.BreakGlassReviewView.as_view(), name="break-glass-review"),
     path("access-policy/", access_views.AccessPolicyView.as_view(), name="access-policy"),
     path("me/permissions/", views.MyPermissionsView.as_view(), name="me-permissions"),
-    path("audit/", AuditEventListView.as_view(permission_classes=[ADMIN]), name="audit"),
+    path("audit/", views.AuditView.as_view(), name="audit"),
 ]

@@ -52,7 +52,7 @@ def test_break_glass_opens_the_record_until_the_deadline_exactly(in_hospital):
     assert list(selectors.patient_list(staff=nurse)) == [record]
     found = selectors.patient_get(staff=nurse, pk=record.pk)
     assert found.break_glass_id == grant.pk and found.break_glass_reason == REASON
-    access = perms.patient_access(nurse, found)
+    access = perms.patient_grants(nurse, found)
     assert access.via == (Via.BREAK_GLASS,) and access.audit_detail() == {
         "via": ["break_glass"],
         "break_glass": {"id": grant.pk, "reason": REASON},
@@ -208,13 +208,13 @@ def test_each_grant_is_named_in_the_access(in_hospital):
     department = staff_services.department_create(name="Cardiology", code="CARDIO-BG", head=head)
     record = patient(desk, "BG-VIA", department=department)
     services.care_team_add(patient=record, staff=carer, role="nurse")
-    assert perms.patient_access(admin, record).via == (Via.ADMIN,)
-    assert perms.patient_access(carer, record).via == (Via.CARE_TEAM,)
-    assert perms.patient_access(head, record).via == (Via.DEPARTMENT_HEAD,)
-    assert perms.patient_access(desk, record).via == (Via.REGISTERED,)
+    assert perms.patient_grants(admin, record).via == (Via.ADMIN,)
+    assert perms.patient_grants(carer, record).via == (Via.CARE_TEAM,)
+    assert perms.patient_grants(head, record).via == (Via.DEPARTMENT_HEAD,)
+    assert perms.patient_grants(desk, record).via == (Via.REGISTERED,)
 
     # Events on the record carry it; the access log filters on it.
-    access = perms.patient_access(carer, record)
+    access = perms.patient_grants(carer, record)
     services.patient_access_record(action=AuditEvent.Action.PATIENT_VIEWED, patient=record, access=access)
     services.note_add(patient=record, author=carer, body="Seen.", access=access)
     history = audit_target_history(target_type="hospitals.patient", target_id=str(record.pk), via=Via.CARE_TEAM)
