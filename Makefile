@@ -16,6 +16,8 @@
 #   make bench-provisioning  onboarding time from the spare-schema pool vs django-tenants' default path, #1..#300,
 #                     and migrate_schemas per executor, in a throwaway database (BENCH_ARGS="--hospitals 100")
 #   make bench-patients  GET /api/patients/ req/s: a doctor seeing 5,000 of 50,000 patients, and the admin
+#   make bench-access-log  one patient's access log (GET /api/patients/{id}/access-log/ p50/p95, CSV export) in a
+#                     hospital with 1,000,000 audit events, with and without its index (BENCH_ARGS="--events 20000")
 #   make bench-seed   the project side by side with the seed's single-tenant dj-rest-auth app (bench/seed/), both
 #                     under 2 sync gunicorn workers on the same PostgreSQL: authed GET, refresh, login, in-process
 #                     time and SQL statements (BENCH_ARGS="--rounds 1 --seconds 2")
@@ -51,7 +53,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-enumeration bench-seed bench-gunicorn bench-multihost bench-smoke pgbouncer lock clean-data
+.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-access-log bench-enumeration bench-seed bench-gunicorn bench-multihost bench-smoke pgbouncer lock clean-data
 
 install: $(STAMP)
 
@@ -121,6 +123,9 @@ bench-provisioning: install
 
 bench-patients: install
 	$(VENV_PYTHON) -m bench patients $(BENCH_ARGS)
+
+bench-access-log: install
+	$(VENV_PYTHON) -m bench access_log $(BENCH_ARGS)
 
 bench-enumeration: install
 	$(VENV_PYTHON) -m bench enumeration_timing $(BENCH_ARGS)

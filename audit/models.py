@@ -23,6 +23,14 @@ class AuditEvent(models.Model):
         PERMISSION_REVOKED = "permission_revoked", "Access revoked"
         PATIENT_VIEWED = "patient_viewed", "Patient record viewed"
         PATIENT_CHANGED = "patient_changed", "Patient record changed"
+        NOTES_VIEWED = "notes_viewed", "Clinical notes viewed"
+        NOTE_ADDED = "note_added", "Clinical note added"
+        CARE_TEAM_VIEWED = "care_team_viewed", "Care team viewed"
+        BREAK_GLASS_OPENED = "break_glass_opened", "Emergency access opened"
+        BREAK_GLASS_ENDED = "break_glass_ended", "Emergency access ended"
+        BREAK_GLASS_REVIEWED = "break_glass_reviewed", "Emergency access reviewed"
+        ACCESS_POLICY_CHANGED = "access_policy_changed", "Access policy changed"
+        ACCESS_LOG_VIEWED = "access_log_viewed", "Patient access log viewed"
         HOSPITAL_ONBOARDED = "hospital_onboarded", "Hospital onboarded"
         HOSPITAL_SUSPENDED = "hospital_suspended", "Hospital suspended"
         HOSPITAL_REACTIVATED = "hospital_reactivated", "Hospital reactivated"
@@ -40,6 +48,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
+        indexes = [
+            # One record's history, newest first (a patient's access log): an index range in the log's order,
+            # so a page and its count read only that record's events, however long the trail.
+            models.Index(fields=["target_type", "target_id", "-created", "-id"], name="audit_target_history"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.action} by {self.actor_email or '-'}"

@@ -27,3 +27,23 @@ def audit_event_list(
     if until is not None:
         events = events.filter(created__lt=until)
     return events
+
+
+def audit_target_history(
+    *,
+    target_type: str,
+    target_id: str,
+    actor: str = "",
+    action: str = "",
+    via: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[AuditEvent]:
+    """One record's events, newest first (the index `audit_target_history` serves it in this order);
+    `via` keeps the events made under that grant (the `via` list in their detail)."""
+    events = audit_event_list(actor=actor, action=action, since=since, until=until).filter(
+        target_type=target_type, target_id=target_id
+    )
+    if via:
+        events = events.filter(detail__via__contains=[via])
+    return events

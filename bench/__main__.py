@@ -21,7 +21,16 @@ from devtools import REPO
 from devtools.processes import StepFailed
 from devtools.stack import Interrupted, Stack, install_signal_handlers
 
-SCENARIOS = ("auth_user", "patients", "provisioning", "enumeration_timing", "seed_compare", "multihost", "scale")
+SCENARIOS = (
+    "auth_user",
+    "patients",
+    "access_log",
+    "provisioning",
+    "enumeration_timing",
+    "seed_compare",
+    "multihost",
+    "scale",
+)
 
 
 def scenario(name: str):

@@ -21,6 +21,7 @@ class Email(models.Model):
         SESSIONS_ENDED = "sessions_ended", "Sessions ended notice"
         INVITATION = "invitation", "Staff invitation"
         ACCOUNT_EXISTS = "account_exists", "Account already exists"
+        BREAK_GLASS_OPENED = "break_glass_opened", "Emergency access opened"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -1,6 +1,8 @@
 """A hospital's patient records, in its schema (TENANT_APPS); who works there is `staff`'s."""
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F, Q
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from staff.models import Department, StaffMember
@@ -85,6 +87,73 @@ class ClinicalNote(models.Model):
         if self.pk is not None and not kwargs.get("force_insert"):
             raise ValueError("Clinical notes are never edited; add a correcting note instead.")
         super().save(*args, **kwargs)
+
+
+class AccessPolicy(models.Model):
+    """The hospital's clinical access settings: one row per hospital schema (pk 1), made on first read."""
+
+    break_glass_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(5), MaxValueValidator(24 * 60)],
+        help_text="How long an emergency (break-glass) access lasts.",
+    )
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="hospitals_accesspolicy_singleton"),
+            models.CheckConstraint(
+                condition=Q(break_glass_minutes__gte=5, break_glass_minutes__lte=24 * 60),
+                name="hospitals_accesspolicy_minutes_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"break glass {self.break_glass_minutes} min"
+
+
+class BreakGlassGrant(models.Model):
+    """Emergency access to a patient by a clinician off its care team, until `expires_at` (checked at access
+    time by hospitals.permissions and hospitals.selectors, so it ends on time whether or not a task ran).
+
+    Kept after it ends: it is what the review queue reviews. `ended_at` is set by the sweep that ends expired
+    grants (hospitals.tasks) and says the end was recorded, not when access ended (that is `expires_at`).
+    """
+
+    class Outcome(models.TextChoices):
+        JUSTIFIED = "justified", "Justified"
+        NOT_JUSTIFIED = "not_justified", "Not justified"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass_grants")
+    staff = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="break_glass_grants")
+    reason = models.TextField()
+    opened_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    review_comment = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(StaffMember, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [
+            # The access check: this member's live grant on this patient (and the list's: all its live grants).
+            models.Index(fields=["staff", "patient", "expires_at"], name="hospitals_bg_staff_patient"),
+            models.Index(fields=["patient", "opened_at"], name="hospitals_bg_patient"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=F("opened_at")), name="hospitals_bg_expires_after"),
+            # Reviewed means an outcome, a reviewer and a time, together.
+            models.CheckConstraint(
+                condition=(Q(outcome="") & Q(reviewed_at__isnull=True) & Q(reviewed_by__isnull=True))
+                | (~Q(outcome="") & Q(reviewed_at__isnull=False) & Q(reviewed_by__isnull=False)),
+                name="hospitals_bg_review_complete",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"break glass {self.pk}: {self.staff_id} on {self.patient_id}"
 
 
 # guardian's direct-foreign-key permission tables: joins on a real FK instead

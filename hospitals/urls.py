@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from hospitals import views
+from hospitals import access_views, views
 
 urlpatterns = [
     path("patients/", views.PatientListCreateView.as_view(), name="patient-list"),
@@ -14,6 +14,16 @@ urlpatterns = [
         name="patient-care-team-member",
     ),
     path("patients/<int:pk>/notes/", views.NoteListCreateView.as_view(), name="patient-notes"),
+    path("patients/<int:pk>/break-glass/", access_views.BreakGlassOpenView.as_view(), name="patient-break-glass"),
+    path("patients/<int:pk>/access-log/", access_views.PatientAccessLogView.as_view(), name="patient-access-log"),
+    path(
+        "patients/<int:pk>/access-log/export/",
+        access_views.PatientAccessLogExportView.as_view(),
+        name="patient-access-log-export",
+    ),
+    path("break-glass/", access_views.BreakGlassListView.as_view(), name="break-glass-list"),
+    path("break-glass/<int:pk>/review/", access_views.BreakGlassReviewView.as_view(), name="break-glass-review"),
+    path("access-policy/", access_views.AccessPolicyView.as_view(), name="access-policy"),
     path("me/permissions/", views.MyPermissionsView.as_view(), name="me-permissions"),
     path("audit/", views.AuditView.as_view(), name="audit"),
 ]

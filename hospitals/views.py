@@ -6,6 +6,7 @@ The project's one API style (ARCHITECTURE.md "API style"); every endpoint on one
 
 import re
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -16,13 +17,12 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
 from audit.models import AuditEvent
-from audit.services import audit_record
 from audit.views import AuditEventListView
 from core.api import MethodPermissions, Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import CareTeamMembership, ClinicalNote, Patient
-from hospitals.permissions import PatientAccess, patient_perms_of
+from hospitals.permissions import PatientAccess, PatientGrants, patient_grants_of, patient_perms_of
 from staff.models import Department, StaffMember
 from staff.permissions import ADMIN, WORKSPACE, HasRole, staff_member_of, staff_member_required
 from staff.views import DepartmentListCreateView, InvitationListCreateView, StaffListCreateView
@@ -96,9 +96,16 @@ class PatientRecordView(MethodPermissions, APIView):
         """The patient of the URL, looked up among those the caller may view: any other is a 404, so records
         cannot be probed; then `patient_needs` for this method (403 on a patient the caller may view)."""
         staff = staff_member_required(self.request)
-        patient = get_object_or_404(selectors.patient_list(staff=staff), pk=self.kwargs["pk"])
+        # patient_get: the caller's live break-glass grant comes with the record, in the same query.
+        patient = selectors.patient_get(staff=staff, pk=self.kwargs["pk"])
+        if patient is None:
+            raise Http404
         self.check_object_permissions(self.request, patient)
         return patient
+
+    def grants(self, patient: Patient) -> PatientGrants:
+        """What the caller holds on `patient` and by which grants (for the audit event of the access)."""
+        return patient_grants_of(self.request, patient)
 
 
 @extend_schema_view(
@@ -150,7 +157,9 @@ class PatientDetailView(PatientRecordView):
     @extend_schema(responses=PatientDetailSerializer)
     def get(self, request, pk: int):
         patient = self.patient()
-        audit_record(action=AuditEvent.Action.PATIENT_VIEWED, target=patient)
+        services.patient_access_record(
+            action=AuditEvent.Action.PATIENT_VIEWED, patient=patient, access=self.grants(patient)
+        )
         return Response(_patient_detail(request, patient))
 
     @extend_schema(request=PatientSerializer, responses=PatientDetailSerializer)
@@ -158,7 +167,7 @@ class PatientDetailView(PatientRecordView):
         patient = self.patient()
         data = PatientSerializer(patient, data=request.data, partial=request.method == "PATCH")
         data.is_valid(raise_exception=True)
-        patient = services.patient_update(patient=patient, **data.validated_data)
+        patient = services.patient_update(patient=patient, access=self.grants(patient), **data.validated_data)
         return Response(_patient_detail(request, patient))
 
     patch = put
@@ -173,7 +182,11 @@ class CareTeamView(PatientRecordView):
 
     @extend_schema(responses=CareTeamSerializer(many=True))
     def get(self, request, pk: int):
-        members = self.patient().care_team.select_related("staff__user")
+        patient = self.patient()
+        services.patient_access_record(
+            action=AuditEvent.Action.CARE_TEAM_VIEWED, patient=patient, access=self.grants(patient)
+        )
+        members = patient.care_team.select_related("staff__user")
         return Response(CareTeamSerializer(members, many=True).data)
 
     @extend_schema(request=CareTeamSerializer, responses={201: CareTeamSerializer})
@@ -186,6 +199,7 @@ class CareTeamView(PatientRecordView):
             patient=patient,
             staff=data.validated_data["staff"],
             role=data.validated_data.get("role", CareTeamMembership.Role.OTHER),
+            access=self.grants(patient),
         )
         return Response(CareTeamSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -202,7 +216,7 @@ class CareTeamMemberView(PatientRecordView):
         patient = self.patient()
         self.check_after_lookup()
         membership = get_object_or_404(patient.care_team.select_related("staff__user", "patient"), pk=member_pk)
-        services.care_team_remove(membership=membership)
+        services.care_team_remove(membership=membership, access=self.grants(patient))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -216,8 +230,12 @@ class NoteListCreateView(PatientRecordView):
 
     @extend_schema(responses=NoteSerializer(many=True))
     def get(self, request, pk: int):
+        patient = self.patient()
+        services.patient_access_record(
+            action=AuditEvent.Action.NOTES_VIEWED, patient=patient, access=self.grants(patient)
+        )
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.patient_notes(patient=self.patient()), request, view=self)
+        page = paginator.paginate_queryset(selectors.patient_notes(patient=patient), request, view=self)
         return paginator.get_paginated_response(NoteSerializer(page, many=True).data)
 
     @extend_schema(request=NoteSerializer, responses={201: NoteSerializer})
@@ -230,6 +248,7 @@ class NoteListCreateView(PatientRecordView):
             author=staff_member_required(request),
             body=data.validated_data["body"],
             corrects=data.validated_data.get("corrects_id"),
+            access=self.grants(patient),
         )
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
 

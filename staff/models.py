@@ -19,6 +19,8 @@ class StaffMember(models.Model):
         DOCTOR = "doctor", "Doctor"
         NURSE = "nurse", "Nurse"
         RECEPTIONIST = "receptionist", "Receptionist"
+        # Reads the hospital's access logs and reviews break-glass openings; sees no patient record.
+        PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     role = models.CharField(max_length=32, choices=Role.choices)
@@ -35,6 +37,10 @@ class StaffMember(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.is_active and self.role == self.Role.HOSPITAL_ADMIN
+
+
+# Roles with no clinical grant: on no care team, heading no department, never seeing a clinical record.
+NON_CLINICAL_ROLES = frozenset({StaffMember.Role.RECEPTIONIST, StaffMember.Role.PRIVACY_OFFICER})
 
 
 class Department(models.Model):

@@ -70,3 +70,6 @@ class HasRole(BasePermission):
 # The two guards of the workspace API: any staff member of this hospital, and its administrators.
 WORKSPACE = IsTenantMember & IsStaff
 ADMIN = IsTenantMember & IsHospitalAdmin
+# Who oversees access to patients: the hospital's administrators and privacy officers (access logs, break-glass
+# reviews). Neither opens a record by it (a privacy officer holds no patient grant at all).
+OVERSIGHT = IsTenantMember & HasRole.of(StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.PRIVACY_OFFICER)

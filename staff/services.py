@@ -29,7 +29,7 @@ from core.api import ServiceError
 from core.tenancy import current_tenant
 from staff import emails
 from staff.hooks import role_change_hooks_run
-from staff.models import Department, Invitation, StaffMember
+from staff.models import NON_CLINICAL_ROLES, Department, Invitation, StaffMember
 from staff.permissions import DEPARTMENT_PATIENTS
 
 
@@ -80,9 +80,9 @@ def staff_member_update(*, staff: StaffMember, actor=None, detail: dict | None =
             role_change_hooks_run(staff=staff, old_role=old_role)
             # Refused rather than done silently, so that no department is left without a head unnoticed:
             # the admin names another head first (a headship is clinical, see department_set_head).
-            if staff.role == StaffMember.Role.RECEPTIONIST and Department.objects.filter(head=staff).exists():
+            if staff.role in NON_CLINICAL_ROLES and Department.objects.filter(head=staff).exists():
                 raise ServiceError(
-                    "Receptionists head no department: name another head of theirs first.",
+                    "Receptionists and privacy officers head no department: name another head of theirs first.",
                     code="heads_department",
                     field="role",
                 )
@@ -242,9 +242,10 @@ def department_set_head(*, department: Department, head: StaffMember | None) -> 
 
     That grant is clinical, so a head holds a clinical role: a receptionist is refused, as on care teams.
     """
-    if head is not None and head.role == StaffMember.Role.RECEPTIONIST:
+    if head is not None and head.role in NON_CLINICAL_ROLES:
         raise ServiceError(
-            "A department head sees its patients' clinical records; receptionists cannot head one.",
+            "A department head sees its patients' clinical records: "
+            "receptionists and privacy officers cannot head one.",
             code="receptionist_not_clinical",
             field="head",
         )

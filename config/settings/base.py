@@ -321,6 +321,7 @@ CELERY_TASK_ROUTES = {
     "emails.tasks.*": {"queue": "email"},
     "tenants.tasks.*": {"queue": "maintenance"},
     "accounts.tasks.*": {"queue": "maintenance"},
+    "hospitals.tasks.*": {"queue": "maintenance"},
 }
 CELERY_BEAT_SCHEDULE = {
     "emails-outbox-sweep": {
@@ -332,6 +333,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "tenants.tasks.spare_pool_refill_task",
         "schedule": 300.0,
     },
+    # Break-glass access ends at its deadline whatever runs (the checks read it); this records the ends.
+    "hospitals-break-glass-sweep": {"task": "hospitals.tasks.break_glass_sweep_task", "schedule": 300.0},
     "accounts-login-counters-purge": {"task": "accounts.tasks.login_counters_purge_task", "schedule": 3600.0},
     "accounts-sessions-purge": {"task": "accounts.tasks.sessions_purge_task", "schedule": 86400.0},
     "accounts-registrations-expired-purge": {
