@@ -7,6 +7,7 @@ from config.env import env
 env.ENVIRON.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret-0123456789abcdef0123456789abcd")
 env.ENVIRON.setdefault("JWT_AUTH_SECURE", "false")
 env.ENVIRON.setdefault("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
+env.ENVIRON.setdefault("SSO_ALLOW_HTTP_ISSUERS", "true")  # the local test IdP (devtools/idp/) speaks http
 env.ENVIRON.setdefault("BASE_DOMAIN", "localhost")
 # Registration-heavy tests must not meet the rate limits; tests/test_abuse.py sets its own.
 for _scope in ("REGISTRATION", "PASSWORD_RESET", "INVITATION_ACCEPT", "EMAIL", "LOGIN_FAILURES"):
