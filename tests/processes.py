@@ -20,7 +20,16 @@ from devtools.processes import spawn, stop_process
 from devtools.redis import RedisServer
 from devtools.waits import free_port, port_is_free, wait_until
 
-__all__ = ["REPO", "READY_TIMEOUT", "wait_until", "RedisBroker", "CeleryWorker", "WebServer", "Gunicorn", "OpenIdProvider"]
+__all__ = [
+    "REPO",
+    "READY_TIMEOUT",
+    "wait_until",
+    "RedisBroker",
+    "CeleryWorker",
+    "WebServer",
+    "Gunicorn",
+    "OpenIdProvider",
+]
 
 # Waits for a process to come up (or to shut down cleanly): generous, since two busy cores can take a
 # minute to import Django.
