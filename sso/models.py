@@ -29,6 +29,10 @@ class IdentityProvider(models.Model):
     first_sign_in = models.CharField(max_length=16, choices=FirstSignIn.choices, default=FirstSignIn.EXISTING)
     default_role = models.CharField(max_length=32, choices=StaffMember.Role.choices, default=StaffMember.Role.NURSE)
     enabled = models.BooleanField(default=True)
+    # Required: no password login, registration, reset or password invitation here, except for these
+    # accounts (canonical emails), which keep their password (and MFA) for when the IdP is down.
+    sso_required = models.BooleanField(default=False)
+    break_glass_emails = models.JSONField(default=list, blank=True)
     updated = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

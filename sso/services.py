@@ -33,7 +33,17 @@ from staff.services import invitation_accept_by_identity, staff_member_create
 logger = logging.getLogger(__name__)
 
 # What an admin may change, and how the trail shows it (never the secret itself).
-_AUDITED_FIELDS = ("issuer", "client_id", "scopes", "allowed_domains", "first_sign_in", "default_role", "enabled")
+_AUDITED_FIELDS = (
+    "issuer",
+    "client_id",
+    "scopes",
+    "allowed_domains",
+    "first_sign_in",
+    "default_role",
+    "enabled",
+    "sso_required",
+    "break_glass_emails",
+)
 
 
 def provider_get() -> IdentityProvider | None:
@@ -58,6 +68,8 @@ def provider_save(
     first_sign_in: str = IdentityProvider.FirstSignIn.EXISTING,
     default_role: str = "nurse",
     enabled: bool = True,
+    sso_required: bool = False,
+    break_glass_emails: list[str] | None = None,
 ) -> IdentityProvider:
     """Creates or replaces the hospital's IdP. `client_secret` None keeps the stored one (required the first time)."""
     try:
@@ -70,6 +82,13 @@ def provider_save(
     domains = sorted({_domain_canonical(domain) for domain in allowed_domains})
     if not domains:
         raise ServiceError("Name at least one email domain this IdP may sign in.", field="allowed_domains")
+    try:
+        break_glass = sorted({canonical_email(email) for email in break_glass_emails or []})
+    except InvalidEmail as exc:
+        raise ServiceError(str(exc), field="break_glass_emails") from exc
+    if sso_required and not break_glass:
+        # Else an IdP outage locks the whole hospital out, its admins included.
+        raise ServiceError("Name at least one break-glass account that keeps its password.", field="break_glass_emails")
     with transaction.atomic():
         provider = IdentityProvider.objects.select_for_update().first()
         if provider is None:
@@ -79,7 +98,7 @@ def provider_save(
         before = {field: getattr(provider, field) for field in _AUDITED_FIELDS} if provider.pk else {}
         provider.issuer, provider.client_id, provider.scopes = issuer, client_id, " ".join(scope_list)
         provider.allowed_domains, provider.first_sign_in, provider.default_role = domains, first_sign_in, default_role
-        provider.enabled = enabled
+        provider.enabled, provider.sso_required, provider.break_glass_emails = enabled, sso_required, break_glass
         if client_secret:
             provider.client_secret_encrypted = secret_encrypt(client_secret)
         provider.save()
@@ -110,6 +129,13 @@ def provider_delete(*, actor) -> None:
             )
         audit_record(action=AuditEvent.Action.SSO_CONFIGURED, actor=actor, target=provider, detail={"deleted": True})
         provider.delete()
+
+
+def password_rule(*, hospital_id: int, email: str | None) -> bool:
+    """accounts.policy's rule: where this hospital requires single sign-on, only its break-glass accounts
+    use a password. Asked in the hospital's schema."""
+    provider = IdentityProvider.objects.filter(enabled=True, sso_required=True).only("break_glass_emails").first()
+    return provider is None or (email is not None and email in provider.break_glass_emails)
 
 
 def _client(provider: IdentityProvider) -> oidc.Client:

@@ -130,6 +130,13 @@ class ProviderSerializer(serializers.ModelSerializer):
     )
     client_secret_set = serializers.SerializerMethodField()
     allowed_domains = serializers.ListField(child=serializers.CharField(max_length=253), max_length=50)
+    break_glass_emails = serializers.ListField(
+        child=serializers.CharField(max_length=254),
+        max_length=20,
+        required=False,
+        default=list,
+        help_text="With sso_required: the accounts that keep their password (for when the IdP is down).",
+    )
     redirect_uri = serializers.SerializerMethodField(
         help_text="What to register at the IdP as this hospital's redirect URI."
     )
@@ -146,6 +153,8 @@ class ProviderSerializer(serializers.ModelSerializer):
             "first_sign_in",
             "default_role",
             "enabled",
+            "sso_required",
+            "break_glass_emails",
             "redirect_uri",
             "updated",
         )

@@ -21,6 +21,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.addresses import canonical_email_or_none
 from accounts.models import User
+from accounts.policy import PasswordNotAllowed, password_allowed
 from accounts.services import registration_unclaimed_release
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -173,6 +174,8 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
             raise ServiceError("This invitation was revoked.", code="invitation_revoked", field="token")
         if invitation.expires_at <= timezone.now():
             raise ServiceError("This invitation has expired.", code="invitation_expired", field="token")
+        if not password_allowed(hospital_id=hospital.pk, email=invitation.email):
+            raise PasswordNotAllowed()  # the invited sign in through the hospital's IdP instead
         return _invitation_activate(
             hospital=hospital, invitation=invitation, password=password, first_name=first_name, last_name=last_name
         )

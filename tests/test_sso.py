@@ -21,6 +21,7 @@ from accounts.models import User
 from accounts.services import user_create_verified
 from audit.models import AuditEvent
 from devtools.waits import free_port
+from emails.models import Email
 from sso.models import Identity, IdentityProvider, SignIn
 from staff.models import StaffMember
 from staff.services import invitation_create, staff_member_create
@@ -53,6 +54,15 @@ def idp_b():
     idp.start()
     yield idp
     idp.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sso_off_afterwards(hospital_a, hospital_b):
+    """The hospitals are the session's: other modules find them without single sign-on."""
+    yield
+    for hospital in (hospital_a, hospital_b):
+        with tenant_context(hospital):
+            IdentityProvider.objects.all().delete()
 
 
 def admin_of(api_for, hospital):
@@ -395,3 +405,44 @@ def test_sso_is_not_configured_elsewhere(api_for, hospital_b):
     assert answer.status_code == 404 and answer.json()["code"] == "sso_not_configured"
     bad = api_for(hospital_b).get("/accounts/sso/callback/?code=x&state=y", allow_redirects=False)
     assert bad.status_code == 400 and bad.json()["code"] == "sso_state_invalid"
+
+
+def test_sso_required_refuses_passwords_except_break_glass_accounts(
+    sso_a, api_for, hospital_a, idp_a, user_a, fresh_limits
+):
+    glass = user_create_verified(hospital=hospital_a, email=unique_email("glass"), password=PASSWORD)
+    refused = sso_a.put(
+        "/api/sso/provider/",
+        json={
+            "issuer": idp_a.issuer,
+            "client_id": "alpha-app",
+            "allowed_domains": ["alpha.example"],
+            "sso_required": True,
+        },
+    )
+    assert refused.status_code == 400 and "break_glass_emails" in refused.json()["fields"], refused.text
+    configure(sso_a, idp_a, sso_required=True, break_glass_emails=[glass.email.upper()])
+    try:
+        # Password login: the right password of an ordinary account is refused; a wrong one answers as ever.
+        ordinary = api_for(hospital_a).post("/accounts/login/", json={"email": user_a.email, "password": PASSWORD})
+        assert ordinary.status_code == 403 and ordinary.json()["code"] == "sso_required", ordinary.text
+        wrong = api_for(hospital_a).post("/accounts/login/", json={"email": user_a.email, "password": "wrong-1"})
+        assert wrong.status_code == 400, wrong.text
+        api_for(hospital_a).login(glass.email)  # break glass: 200
+        registration = api_for(hospital_a).post(
+            "/accounts/registration/",
+            json={"email": unique_email("new", domain="alpha.example"), "password1": PASSWORD, "password2": PASSWORD},
+        )
+        assert registration.status_code == 403 and registration.json()["code"] == "sso_required"
+        # Reset: the same answer, and no mail for an ordinary account.
+        reset = api_for(hospital_a).post("/accounts/password/reset/", json={"email": user_a.email})
+        assert reset.status_code == 200, reset.text
+        assert not Email.objects.filter(to=user_a.email, kind="password_reset").exists()
+        glass_reset = api_for(hospital_a).post("/accounts/password/reset/", json={"email": glass.email})
+        assert glass_reset.status_code == 200
+        assert Email.objects.filter(to=glass.email).exists()
+        # Single sign-on itself goes on.
+        assert sign_in(api_for(hospital_a), unique_email("required", domain="alpha.example")).status_code == 302
+    finally:
+        configure(sso_a, idp_a)
+    assert api_for(hospital_a).login(user_a.email).status_code == 200
