@@ -115,7 +115,7 @@ pgbouncer:
 	sh scripts/install-pgbouncer.sh
 
 # BROWSER_TEST_REQUIRED: here a missing Chromium fails the run instead of skipping the tests.
-browser-test: install
+browser-test: install idp
 	sh scripts/install-browser.sh
 	BROWSER_TEST_REQUIRED=1 $(VENV_PYTHON) scripts/devstack.py test -- -m browser tests/browser $(PYTEST_ARGS)
 

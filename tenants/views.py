@@ -1,13 +1,17 @@
 """The platform API, on BASE_DOMAIN, for platform staff: onboarding and running hospitals."""
 
 from django.shortcuts import get_object_or_404
+from django_tenants.utils import tenant_context
+from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status
-from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
+from rest_framework.generics import ListAPIView, ListCreateAPIView, RetrieveUpdateAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsPlatformStaff
 from accounts.serializers import CanonicalEmailField
+from core.api import MethodPermissions
+from sso.selectors import sso_status
 from tenants import selectors, services
 from tenants.models import SLUG_MAX_LENGTH, Hospital
 
@@ -84,3 +88,36 @@ class HospitalReactivateView(APIView):
 
     def post(self, request, slug: str):
         return Response(HospitalSerializer(services.hospital_reactivate(hospital=_hospital(slug))).data)
+
+
+class HospitalSsoSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    configured = serializers.BooleanField()
+    enabled = serializers.BooleanField()
+    issuer = serializers.CharField()
+    sso_required = serializers.BooleanField()
+    linked_identities = serializers.IntegerField()
+
+
+@extend_schema(
+    tags=["platform"],
+    summary="Which hospitals sign in with single sign-on",
+    description="Per hospital: whether an IdP is configured and enabled, its issuer, whether SSO is required, "
+    "how many identities are linked. Never the client id or secret. One query per hospital of the page.",
+    responses={200: HospitalSsoSerializer(many=True)},
+)
+class HospitalSsoListView(MethodPermissions, ListAPIView):
+    method_permissions = {"GET": IsPlatformStaff}
+    serializer_class = HospitalSsoSerializer
+
+    def get_queryset(self):
+        return selectors.hospital_list()
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        rows = []
+        for hospital in page or []:
+            with tenant_context(hospital):  # each hospital's configuration lives in its schema
+                rows.append({"slug": hospital.slug, "name": hospital.name, **sso_status()})
+        return self.get_paginated_response(HospitalSsoSerializer(rows, many=True).data)

@@ -446,3 +446,14 @@ def test_sso_required_refuses_passwords_except_break_glass_accounts(
     finally:
         configure(sso_a, idp_a)
     assert api_for(hospital_a).login(user_a.email).status_code == 200
+
+
+def test_platform_staff_see_which_hospitals_use_sso_never_secrets(sso_a, platform_api, api_for, hospital_a, user_a):
+    answer = platform_api.get("/api/platform/sso/", params={"page_size": 100})
+    assert answer.status_code == 200, answer.text
+    rows = {row["slug"]: row for row in answer.json()["results"]}
+    assert rows["alpha"]["configured"] and rows["alpha"]["enabled"] and rows["alpha"]["issuer"]
+    assert "client_id" not in rows["alpha"] and SECRET["alpha"] not in answer.text and "alpha-app" not in answer.text
+    member = api_for(None)
+    member.session.headers["Authorization"] = "Bearer " + api_for(hospital_a).login(user_a.email).json()["access"]
+    assert member.get("/api/platform/sso/").status_code in (401, 403)
