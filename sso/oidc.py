@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -156,20 +157,25 @@ def _header_kid(id_token: str) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def id_token_validate(client: Client, *, id_token: str, nonce: str) -> dict:
-    """The id_token's claims, once its signature (the IdP's JWKS), issuer, audience, authorized party, expiry,
-    issue time and nonce hold (OpenID Connect Core 3.1.3.7)."""
+def _signed_claims(client: Client, token: str) -> tuple[dict, dict]:
+    """(the discovery document, the claims of `token`) once its signature holds against the IdP's JWKS."""
     document = discovery(client.issuer)
     jwks_uri = document["jwks_uri"]
     jwks = key_set(jwks_uri)
-    kid = _header_kid(id_token)
+    kid = _header_kid(token)
     if kid is not None and kid not in {key.get("kid") for key in jwks["keys"]}:
         jwks = key_set(jwks_uri, fresh=True)  # a rotation at the IdP: one refetch
     try:
-        token = jwt.decode(id_token, KeySet.import_key_set(jwks), algorithms=ID_TOKEN_ALGORITHMS)  # type: ignore[arg-type]
+        decoded = jwt.decode(token, KeySet.import_key_set(jwks), algorithms=ID_TOKEN_ALGORITHMS)  # type: ignore[arg-type]
     except (JoseError, ValueError) as exc:
         raise TokenInvalid(f"signature: {exc.__class__.__name__}") from exc
-    claims = token.claims
+    return document, decoded.claims
+
+
+def id_token_validate(client: Client, *, id_token: str, nonce: str) -> dict:
+    """The id_token's claims, once its signature (the IdP's JWKS), issuer, audience, authorized party, expiry,
+    issue time and nonce hold (OpenID Connect Core 3.1.3.7)."""
+    document, claims = _signed_claims(client, id_token)
     registry = jwt.JWTClaimsRegistry(
         leeway=settings.SSO_CLOCK_LEEWAY,
         iss={"essential": True, "value": document["issuer"]},  # exactly as the IdP spells it
@@ -215,3 +221,32 @@ def claims_complete(client: Client, *, claims: dict, access_token: str | None) -
     if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
         raise TokenInvalid("userinfo: another sub")
     return {**{key: info[key] for key in USERINFO_CLAIMS if key in info}, **claims}
+
+
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def logout_token_validate(client: Client, *, logout_token: str) -> dict:
+    """A back-channel logout token's claims (OpenID Connect Back-Channel Logout 1.0, 2.6): signed by the IdP,
+    for this client, recent, with the logout event and a `sub`, and no nonce (so no id_token passes as one)."""
+    document, claims = _signed_claims(client, logout_token)
+    registry = jwt.JWTClaimsRegistry(
+        leeway=settings.SSO_CLOCK_LEEWAY,
+        iss={"essential": True, "value": document["issuer"]},
+        aud={"essential": True, "value": client.client_id},
+        iat={"essential": True},
+        jti={"essential": True},
+        sub={"essential": True},
+    )
+    try:
+        registry.validate(claims)
+    except JoseError as exc:
+        raise TokenInvalid(f"claims: {exc}") from exc
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise TokenInvalid("claims: events")
+    if "nonce" in claims:
+        raise TokenInvalid("claims: nonce")
+    if claims["iat"] < time.time() - settings.SSO_SIGN_IN_SECONDS:
+        raise TokenInvalid("claims: iat too old")
+    return claims

@@ -15,12 +15,14 @@ from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework import status
 
 from accounts.addresses import InvalidEmail, canonical_email
 from accounts.models import User
+from accounts.security.tokens import refresh_tokens_revoke
 from accounts.services import registration_unclaimed_release, user_create_verified
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -210,6 +212,8 @@ def signin_start(*, redirect_uri: str) -> tuple[str, str]:
         )
     except oidc.IdPUnavailable as exc:
         raise _unavailable(exc) from exc
+    # Sign-ins never finished are worthless past their window: each start clears yesterday's (indexed).
+    SignIn.objects.filter(created__lt=timezone.now() - timedelta(days=1)).delete()
     SignIn.objects.create(state_hash=_state_hash(state), nonce=nonce, code_verifier=verifier, redirect_uri=redirect_uri)
     return url, state
 
@@ -350,3 +354,30 @@ def identity_sign_in(*, hospital, provider: IdentityProvider, claims: dict) -> U
         audit_record(action=AuditEvent.Action.SSO_IDENTITY_LINKED, actor=user, target=user, detail={**who, "via": how})
         EmailAddress.objects.filter(user=user, email=email).update(verified=True)
     return user
+
+
+def backchannel_logout(*, logout_token: str) -> int:
+    """The IdP ended its user's session: the linked account's refresh tokens here are revoked (every login of
+    it, not only the one that IdP session made); access tokens end within their lifetime. Returns how many
+    were revoked. A token used once is refused again (its `jti`, remembered as long as it could be valid)."""
+    provider = _enabled_provider()
+    client = _client(provider)
+    try:
+        claims = oidc.logout_token_validate(client, logout_token=logout_token)
+    except oidc.IdPUnavailable as exc:
+        raise _unavailable(exc) from exc
+    except oidc.TokenInvalid as exc:
+        raise ServiceError("The logout token is not valid.", code="logout_token_invalid") from exc
+    if not cache.add(f"sso:logout-jti:{provider.issuer}:{claims['jti']}", 1, 2 * settings.SSO_SIGN_IN_SECONDS):
+        raise ServiceError("The logout token was already used.", code="logout_token_invalid")
+    identity = Identity.objects.filter(issuer=provider.issuer, subject=str(claims["sub"])).first()
+    if identity is None:
+        return 0  # nobody here: nothing to end, and the IdP need not know
+    revoked = refresh_tokens_revoke(user_id=identity.user_id)
+    audit_record(
+        action=AuditEvent.Action.LOGOUT,
+        target_type="accounts.user",
+        target_id=identity.user_id,
+        detail={"via": "sso_backchannel", "sub": identity.subject, "refresh_tokens_revoked": revoked},
+    )
+    return revoked

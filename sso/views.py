@@ -12,10 +12,12 @@ from django.middleware.csrf import get_token
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.security.throttles import SharedRateThrottle
 from core.api import MethodPermissions, ServiceError
 from sso import services
 from sso.models import IdentityProvider
@@ -26,6 +28,12 @@ from staff.permissions import ADMIN
 # browser that started it (no login CSRF), and never to another hospital's host.
 STATE_COOKIE = "hospital-sso-state"
 STATE_COOKIE_PATH = "/accounts/sso/"
+
+
+class SsoStartThrottle(SharedRateThrottle):
+    """Sign-in starts per client address and hospital (THROTTLE_RATES["sso_start"])."""
+
+    scope = "sso_start"
 
 
 def _redirect_uri(request) -> str:
@@ -62,6 +70,7 @@ def login_complete(request, user, *, redirect_to: str) -> HttpResponseRedirect:
 class SignInStartView(APIView):
     permission_classes = (AllowAny,)
     authentication_classes = ()
+    throttle_classes = (SsoStartThrottle,)
 
     def get(self, request):
         url, state = services.signin_start(redirect_uri=_redirect_uri(request))
@@ -120,6 +129,35 @@ class SignInCallbackView(APIView):
         response = login_complete(request._request, user, redirect_to=frontend_url(request.tenant))
         response.delete_cookie(STATE_COOKIE, path=STATE_COOKIE_PATH)
         return response
+
+
+class BackchannelLogoutSerializer(serializers.Serializer):
+    logout_token = serializers.CharField(max_length=8192)
+
+
+@extend_schema(
+    tags=["sso"],
+    summary="OpenID Connect back-channel logout",
+    description=(
+        "The hospital's IdP posts a logout token here (form-encoded) when its user's session ends: the linked "
+        "account's refresh tokens are revoked. Register `https://<slug>.<BASE_DOMAIN>/accounts/sso/"
+        "backchannel-logout/` at the IdP as the client's back-channel logout URI."
+    ),
+    auth=[],
+    request={"application/x-www-form-urlencoded": BackchannelLogoutSerializer},
+    responses={200: None},
+)
+class BackchannelLogoutView(APIView):
+    permission_classes = (AllowAny,)
+    authentication_classes = ()
+    parser_classes = (FormParser,)  # the spec's encoding; the API's default parser is JSON only
+
+    def post(self, request):
+        data = BackchannelLogoutSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.backchannel_logout(logout_token=data.validated_data["logout_token"])
+        # No caching of the answer (spec 2.8).
+        return Response(status=status.HTTP_200_OK, headers={"Cache-Control": "no-store"})
 
 
 class ProviderSerializer(serializers.ModelSerializer):

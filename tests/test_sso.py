@@ -37,9 +37,18 @@ def _callback(slug: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def idp_a():
+def idp_a(server_url):
+    port = server_url.rsplit(":", 1)[1]
     idp = OpenIdProvider(
-        clients=[{"client_id": "alpha-app", "client_secret": SECRET["alpha"], "redirect_uris": [_callback("alpha")]}]
+        clients=[
+            {
+                "client_id": "alpha-app",
+                "client_secret": SECRET["alpha"],
+                "redirect_uris": [_callback("alpha")],
+                # The IdP posts here itself (server.mjs resolves *.localhost to loopback): the live server's port.
+                "backchannel_logout_uri": f"http://{hospital_host('alpha')}:{port}/accounts/sso/backchannel-logout/",
+            }
+        ]
     )
     idp.start()
     yield idp
@@ -457,3 +466,34 @@ def test_platform_staff_see_which_hospitals_use_sso_never_secrets(sso_a, platfor
     member = api_for(None)
     member.session.headers["Authorization"] = "Bearer " + api_for(hospital_a).login(user_a.email).json()["access"]
     assert member.get("/api/platform/sso/").status_code in (401, 403)
+
+
+def test_backchannel_logout_from_the_idp_ends_the_refresh_tokens(sso_a, api_for, hospital_a, idp_a):
+    email = unique_email("leaver", domain="alpha.example")
+    api = api_for(hospital_a)
+    assert sign_in(api, email).status_code == 302
+    assert api.post("/accounts/token/refresh/").status_code == 200
+    # The user signs out at the IdP (its own logout page): the IdP posts a logout token to the hospital.
+    page = api.session.get(f"{idp_a.issuer}/session/end", timeout=ANSWER_TIMEOUT)
+    assert page.status_code == 200, page.text
+    action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+    xsrf = re.search(r'name="xsrf" value="([^"]+)"', page.text)
+    assert action and xsrf, page.text
+    done = api.session.post(
+        urljoin(idp_a.issuer, action[1]),
+        data={"xsrf": xsrf[1], "logout": "yes"},
+        allow_redirects=False,
+        timeout=ANSWER_TIMEOUT,
+    )
+    assert done.status_code in (200, 302, 303), done.text
+    user = users_with(hospital_a, email).get()
+    with tenant_context(hospital_a):
+        event = AuditEvent.objects.filter(action="logout", target_id=str(user.pk)).first()
+        assert event is not None and event.detail["via"] == "sso_backchannel", idp_a.log.read_text()[-2000:]
+    refreshed = api.post("/accounts/token/refresh/")
+    assert refreshed.status_code == 401, refreshed.text
+    # A forged or replayed logout token changes nothing.
+    forged = api_for(hospital_a).post("/accounts/sso/backchannel-logout/", data={"logout_token": "a.b.c"})
+    assert forged.status_code == 400 and forged.json()["code"] == "logout_token_invalid", forged.text
+    json_body = api_for(hospital_a).post("/accounts/sso/backchannel-logout/", json={"logout_token": "a.b.c"})
+    assert json_body.status_code == 415, json_body.text

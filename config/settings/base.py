@@ -378,6 +378,9 @@ THROTTLE_RATES = {
     # Failures only, across accounts (password spraying); generous, since a
     # hospital's staff may share one address (the address budget of accounts/security/attempts.py).
     "login_failures": env.str("THROTTLE_LOGIN_FAILURES_RATE", default="100/hour"),
+    # Single sign-on starts (each writes a row until it is used or purged); generous: a hospital's staff
+    # may sign in from one address at the start of a shift.
+    "sso_start": env.str("THROTTLE_SSO_START_RATE", default="600/hour"),
 }
 # While the cache is unreachable each process counts on its own; it tries the cache again after this long.
 THROTTLE_FALLBACK_RETRY_SECONDS = env.float("THROTTLE_FALLBACK_RETRY_SECONDS", default=5.0)

@@ -4,7 +4,8 @@
 //   node devtools/idp/server.mjs CONFIG.json
 //
 // CONFIG: {"port": 9001, "issuer": "http://127.0.0.1:9001", "kids": ["k1"],
-//          "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."]}],
+//          "clients": [{"client_id": "...", "client_secret": "...", "redirect_uris": ["..."],
+//                       "backchannel_logout_uri": "... (optional)"}],
 //          "accounts": {"<login>": {"sub": "...", "email": "...", "email_verified": true}}}
 //
 // Sign-in is the provider's own development login page (features.devInteractions): any login name is accepted
@@ -13,6 +14,7 @@
 // so tests can make as many distinct users as they need. Signing keys: one fresh RSA key per entry of "kids"
 // (a restart with other kids is a key rotation). Prints "ready <issuer>" once it listens.
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns';
 import { readFileSync } from 'node:fs';
 
 import Provider from 'oidc-provider';
@@ -52,7 +54,19 @@ const provider = new Provider(config.issuer, {
   jwks: { keys },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['given_name', 'family_name'] },
-  features: { devInteractions: { enabled: true } },
+  features: { devInteractions: { enabled: true }, backchannelLogout: { enabled: true } },
+  // *.localhost is loopback (RFC 6761), as browsers and curl have it: back-channel logout reaches the
+  // hospitals' hosts of a local set-up.
+  httpOptions() {
+    return {
+      dnsLookup(hostname, options, callback) {
+        if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
+          return options.all ? callback(null, [{ address: '127.0.0.1', family: 4 }]) : callback(null, '127.0.0.1', 4);
+        }
+        return lookup(hostname, options, callback);
+      },
+    };
+  },
   pkce: { required: () => true },
   // Short-lived enough for the tests; id_token lifetime is the provider's default (1 hour).
   ttl: { AuthorizationCode: 60, Session: 3600, Interaction: 3600, Grant: 3600, AccessToken: 600, IdToken: 3600 },

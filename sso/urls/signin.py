@@ -7,4 +7,5 @@ from sso import views
 urlpatterns = [
     path("start/", views.SignInStartView.as_view(), name="sso_start"),
     path("callback/", views.SignInCallbackView.as_view(), name="sso_callback"),
+    path("backchannel-logout/", views.BackchannelLogoutView.as_view(), name="sso_backchannel_logout"),
 ]
