@@ -65,7 +65,8 @@ def test_staff_sign_in_through_the_idp_login_page(server_url, hospital_a, screen
             expect(page).to_have_url(f"{origin}/accounts/user/")
             body = json.loads(page.locator("body").inner_text())
             screenshots.save(page, "sso-2-signed-in")
-            cookies = {cookie["name"]: cookie for cookie in page.context.cookies(origin)}
+            # As sent to the SSO paths: the refresh cookie (path /accounts/) and the state cookie included.
+            cookies = {cookie["name"]: cookie for cookie in page.context.cookies(f"{origin}/accounts/sso/")}
         assert body["email"] == email and body["hospital"] == hospital_a.slug
         assert cookies["hospital-access"]["httpOnly"] and cookies["hospital-refresh"]["httpOnly"]
         assert "csrftoken" in cookies and "hospital-sso-state" not in cookies
