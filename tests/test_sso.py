@@ -382,6 +382,8 @@ def test_parallel_callbacks_of_one_sign_in_sign_in_once(sso_a, api_for, hospital
 def test_idp_down_is_a_clear_error_and_creates_nothing_then_a_key_rotation_is_followed(
     sso_a, api_for, hospital_a, idp_a
 ):
+    # A sign-in first, so that the IdP's discovery and key set are in the cache, as in production.
+    assert sign_in(api_for(hospital_a), unique_email("before", domain="alpha.example")).status_code == 302
     email = unique_email("down", domain="alpha.example")
     api = api_for(hospital_a)
     url = idp_login(api, email)
