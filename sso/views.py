@@ -67,7 +67,8 @@ def login_complete(request, user, *, redirect_to: str) -> HttpResponseRedirect:
     auth=[],
     responses={302: OpenApiResponse(description="To the identity provider's authorization endpoint.")},
 )
-class SignInStartView(APIView):
+class SignInStartView(MethodPermissions, APIView):
+    method_permissions = {"GET": AllowAny}  # anonymous: the IdP's answer, or a signed token, proves it
     permission_classes = (AllowAny,)
     authentication_classes = ()
     throttle_classes = (SsoStartThrottle,)
@@ -107,7 +108,8 @@ class CallbackSerializer(serializers.Serializer):
     parameters=[CallbackSerializer],
     responses={302: OpenApiResponse(description="Signed in: to the hospital's frontend, cookies set.")},
 )
-class SignInCallbackView(APIView):
+class SignInCallbackView(MethodPermissions, APIView):
+    method_permissions = {"GET": AllowAny}  # anonymous: the IdP's answer, or a signed token, proves it
     permission_classes = (AllowAny,)
     authentication_classes = ()
 
@@ -147,7 +149,8 @@ class BackchannelLogoutSerializer(serializers.Serializer):
     request={"application/x-www-form-urlencoded": BackchannelLogoutSerializer},
     responses={200: None},
 )
-class BackchannelLogoutView(APIView):
+class BackchannelLogoutView(MethodPermissions, APIView):
+    method_permissions = {"POST": AllowAny}  # anonymous: the IdP's answer, or a signed token, proves it
     permission_classes = (AllowAny,)
     authentication_classes = ()
     parser_classes = (FormParser,)  # the spec's encoding; the API's default parser is JSON only

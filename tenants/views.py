@@ -1,15 +1,20 @@
-"""The platform API, on BASE_DOMAIN, for platform staff: onboarding and running hospitals."""
+"""The platform API, on BASE_DOMAIN, for platform staff: onboarding and running hospitals.
+
+The project's one API style (ARCHITECTURE.md "API style"): reads are DRF generics over a selector, each write
+a handler that validates its input serializer, calls one service and answers with the output serializer.
+"""
 
 from django.shortcuts import get_object_or_404
 from django_tenants.utils import tenant_context
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status
-from rest_framework.generics import ListAPIView, ListCreateAPIView, RetrieveUpdateAPIView
+from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsPlatformStaff
 from accounts.serializers import CanonicalEmailField
+from audit.views import AuditEventListView
 from core.api import MethodPermissions
 from sso.selectors import sso_status
 from tenants import selectors, services
@@ -36,10 +41,17 @@ class HospitalOnboardSerializer(serializers.Serializer):
     admin_last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
 
-class HospitalListCreateView(ListCreateAPIView):
+# Platform staff only: each view's map names `IsPlatformStaff` for its methods, and it is also the fallback for
+# a method no map lists (OPTIONS), so nothing on the platform API answers anyone else. (A comment, not a
+# docstring: a view without its own would show this one in the schema.)
+class PlatformView(MethodPermissions, APIView):
+    permission_classes = [IsPlatformStaff]
+
+
+class HospitalListCreateView(PlatformView, ListAPIView):
     """GET: hospitals, paginated, ?search= on name and slug. POST: onboard one (its admin is invited)."""
 
-    permission_classes = [IsPlatformStaff]
+    method_permissions = {"GET": IsPlatformStaff, "POST": IsPlatformStaff}
     serializer_class = HospitalSerializer
     filter_backends = [filters.SearchFilter]
     search_fields = ["name", "slug"]
@@ -47,47 +59,68 @@ class HospitalListCreateView(ListCreateAPIView):
     def get_queryset(self):
         return selectors.hospital_list()
 
-    def create(self, request, *args, **kwargs):
+    @extend_schema(
+        request=HospitalOnboardSerializer,
+        responses={201: HospitalSerializer},
+        summary="Onboard a hospital (its admin is emailed an invitation)",
+    )
+    def post(self, request, *args, **kwargs):
         data = HospitalOnboardSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         hospital = services.hospital_create(**data.validated_data)
         return Response(HospitalSerializer(hospital).data, status=status.HTTP_201_CREATED)
 
 
-class HospitalDetailView(RetrieveUpdateAPIView):
+class HospitalDetailView(PlatformView, RetrieveAPIView):
     """GET a hospital; PATCH/PUT its name."""
 
-    permission_classes = [IsPlatformStaff]
+    method_permissions = {"GET": IsPlatformStaff, "PUT": IsPlatformStaff, "PATCH": IsPlatformStaff}
     serializer_class = HospitalSerializer
     lookup_field = "slug"
 
     def get_queryset(self):
         return selectors.hospital_list()
 
-    def perform_update(self, serializer):
-        services.hospital_update(
-            hospital=serializer.instance, name=serializer.validated_data.get("name", serializer.instance.name)
-        )
+    def put(self, request, *args, **kwargs):
+        hospital = self.get_object()
+        data = HospitalSerializer(hospital, data=request.data, partial=request.method == "PATCH")
+        data.is_valid(raise_exception=True)
+        hospital = services.hospital_update(hospital=hospital, name=data.validated_data.get("name", hospital.name))
+        return Response(HospitalSerializer(hospital).data)
+
+    patch = put
 
 
 def _hospital(slug: str) -> Hospital:
     return get_object_or_404(selectors.hospital_list(), slug=slug)
 
 
-class HospitalSuspendView(APIView):
+class HospitalSuspendView(PlatformView):
     """POST: the hospital's subdomain stops answering (403) until reactivated; nothing is deleted."""
 
-    permission_classes = [IsPlatformStaff]
+    method_permissions = {"POST": IsPlatformStaff}
 
+    @extend_schema(
+        request=None,
+        responses=HospitalSerializer,
+        summary="Suspend: the hospital's subdomain answers 403 until reactivated",
+    )
     def post(self, request, slug: str):
         return Response(HospitalSerializer(services.hospital_suspend(hospital=_hospital(slug))).data)
 
 
-class HospitalReactivateView(APIView):
-    permission_classes = [IsPlatformStaff]
+class HospitalReactivateView(PlatformView):
+    """POST: the hospital's subdomain answers again."""
 
+    method_permissions = {"POST": IsPlatformStaff}
+
+    @extend_schema(request=None, responses=HospitalSerializer, summary="Reactivate")
     def post(self, request, slug: str):
         return Response(HospitalSerializer(services.hospital_reactivate(hospital=_hospital(slug))).data)
+
+
+class PlatformAuditView(PlatformView, AuditEventListView):
+    method_permissions = {"GET": IsPlatformStaff}  # the platform's trail
 
 
 class HospitalSsoSerializer(serializers.Serializer):
@@ -100,14 +133,10 @@ class HospitalSsoSerializer(serializers.Serializer):
     linked_identities = serializers.IntegerField()
 
 
-@extend_schema(
-    tags=["platform"],
-    summary="Which hospitals sign in with single sign-on",
-    description="Per hospital: whether an IdP is configured and enabled, its issuer, whether SSO is required, "
-    "how many identities are linked. Never the client id or secret. One query per hospital of the page.",
-    responses={200: HospitalSsoSerializer(many=True)},
-)
-class HospitalSsoListView(MethodPermissions, ListAPIView):
+class HospitalSsoListView(PlatformView, ListAPIView):
+    """Which hospitals sign in with single sign-on: whether an IdP is configured and enabled, its issuer,
+    whether SSO is required, how many identities are linked. Never the client id or secret."""
+
     method_permissions = {"GET": IsPlatformStaff}
     serializer_class = HospitalSsoSerializer
 
@@ -115,9 +144,10 @@ class HospitalSsoListView(MethodPermissions, ListAPIView):
         return selectors.hospital_list()
 
     def list(self, request, *args, **kwargs):
+        # Each hospital's configuration lives in its schema: one query per hospital of the page.
         page = self.paginate_queryset(self.get_queryset())
         rows = []
         for hospital in page or []:
-            with tenant_context(hospital):  # each hospital's configuration lives in its schema
+            with tenant_context(hospital):
                 rows.append({"slug": hospital.slug, "name": hospital.name, **sso_status()})
         return self.get_paginated_response(HospitalSsoSerializer(rows, many=True).data)
