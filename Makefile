@@ -28,6 +28,7 @@
 #                     (network namespaces: root, and PgBouncer, which scripts/install-pgbouncer.sh apt-installs)
 #   make bench-smoke  every benchmark scenario in a run of seconds (python -m bench --smoke): each must
 #                     exit 0 and print its figures; CI runs it
+#   make idp          the local OpenID Provider for single sign-on (devtools/idp/, npm ci); make test runs it
 #   make lint         ruff (lint + format check) and import-linter (the app layers); make format rewrites
 #   make typecheck    mypy with django-stubs and djangorestframework-stubs
 #   make lock         re-lock requirements/*.txt from requirements/*.in
@@ -53,7 +54,7 @@ CHECK_PYTHON = @command -v $(PYTHON) >/dev/null 2>&1 || { \
 	$(PYTHON) -c 'import sys; v = sys.version_info; sys.exit(0 if v >= (3, 11) else \
 	"error: Python 3.11 or newer is required, but $(PYTHON) is %d.%d; run make PYTHON=/path/to/python3.11" % (v[0], v[1]))'
 
-.PHONY: install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-access-log bench-enumeration bench-seed bench-gunicorn bench-multihost bench-smoke pgbouncer lock clean-data
+.PHONY: idp install lint format typecheck run dev test test-fast test-http test-system browser-test bench bench-provisioning bench-patients bench-access-log bench-enumeration bench-seed bench-gunicorn bench-multihost bench-scale bench-smoke pgbouncer lock clean-data
 
 install: $(STAMP)
 
@@ -88,7 +89,7 @@ dev: install
 # The HTTP tier runs in TEST_WORKERS processes, each with its own test database, Redis, worker and server.
 TEST_WORKERS ?= 2
 DEVSTACK_TEST := $(VENV_PYTHON) scripts/devstack.py test --
-test: install pgbouncer
+test: install idp pgbouncer
 ifeq ($(strip $(PYTEST_ARGS)),)
 	$(DEVSTACK_TEST) -m fast
 	$(DEVSTACK_TEST) -m http -n $(TEST_WORKERS) --dist loadfile
@@ -100,18 +101,23 @@ endif
 test-fast: install
 	$(DEVSTACK_TEST) -m fast $(PYTEST_ARGS)
 
-test-http: install
+test-http: install idp
 	$(DEVSTACK_TEST) -m http -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-system: install pgbouncer
 	$(DEVSTACK_TEST) -m system $(PYTEST_ARGS)
+
+# The local OpenID Provider (devtools/idp/: oidc-provider from npm, pinned by its package-lock.json) that the
+# SSO tests start in their own process; Node.js is apt-installed where it is missing.
+idp:
+	sh scripts/install-idp.sh
 
 # PgBouncer for the multi-host deployment (tests/test_multihost.py, bench multihost): Debian's package, as root.
 pgbouncer:
 	sh scripts/install-pgbouncer.sh
 
 # BROWSER_TEST_REQUIRED: here a missing Chromium fails the run instead of skipping the tests.
-browser-test: install
+browser-test: install idp
 	sh scripts/install-browser.sh
 	BROWSER_TEST_REQUIRED=1 $(VENV_PYTHON) scripts/devstack.py test -- -m browser tests/browser $(PYTEST_ARGS)
 

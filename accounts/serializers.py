@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import UntypedToken
 
 from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
+from accounts.policy import PasswordNotAllowed, password_allowed
 from accounts.security.services import password_check
 from accounts.security.tokens import (
     FAMILY_CLAIM,
@@ -130,7 +131,13 @@ class HospitalPasswordResetForm(AllAuthPasswordResetForm):
             email = canonical_email(get_adapter().clean_email(self.cleaned_data["email"]))
         except InvalidEmail as exc:
             raise forms.ValidationError(str(exc)) from exc
-        self.users = list(User.objects.filter(email=email, hospital_id=self.hospital_id, is_active=True))
+        self.users = [
+            user
+            for user in User.objects.filter(email=email, hospital_id=self.hospital_id, is_active=True)
+            # Where single sign-on is required, no reset mail; the answer stays the same (nobody learns who
+            # the break-glass accounts are).
+            if password_allowed(hospital_id=self.hospital_id, email=user.email)
+        ]
         return email
 
     def save(self, request, **kwargs):
@@ -165,6 +172,8 @@ class PasswordResetConfirmSerializer(rest_auth.PasswordResetConfirmSerializer):
         # A link for hospital A's account does nothing on hospital B.
         if self.user.hospital_id != request_hospital_id(self.context["request"]):
             raise serializers.ValidationError({"uid": ["Invalid value"]})
+        if not password_allowed(hospital_id=self.user.hospital_id, email=self.user.email):
+            raise PasswordNotAllowed()  # a link mailed before single sign-on became required
         return attrs
 
 

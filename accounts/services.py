@@ -15,6 +15,7 @@ from django_tenants.utils import schema_context
 
 from accounts import emails
 from accounts.models import User
+from accounts.policy import PasswordNotAllowed, password_allowed
 from accounts.security.tokens import refresh_tokens_revoke, sessions_end
 from accounts.selectors import sessions_live
 from audit.models import AuditEvent
@@ -38,6 +39,8 @@ def user_register(
     Returns the new user, or None.
     """
     email = User.objects.normalize_email(email)
+    if not password_allowed(hospital_id=hospital.pk, email=None):
+        raise PasswordNotAllowed()
     try:
         with transaction.atomic():
             registration_unclaimed_release(hospital=hospital, email=email, expired_only=True)

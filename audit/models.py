@@ -34,6 +34,9 @@ class AuditEvent(models.Model):
         HOSPITAL_ONBOARDED = "hospital_onboarded", "Hospital onboarded"
         HOSPITAL_SUSPENDED = "hospital_suspended", "Hospital suspended"
         HOSPITAL_REACTIVATED = "hospital_reactivated", "Hospital reactivated"
+        SSO_CONFIGURED = "sso_configured", "Single sign-on configured"
+        SSO_IDENTITY_LINKED = "sso_identity_linked", "IdP identity linked to an account"
+        SSO_SIGN_IN_REFUSED = "sso_sign_in_refused", "Single sign-on refused"
 
     created = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)

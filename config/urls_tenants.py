@@ -14,10 +14,13 @@ urlpatterns = [
         InvitationAcceptView.as_view(authentication_classes=(), throttle_classes=INVITATION_ACCEPT),
         name="invitation_accept",
     ),
+    # Single sign-on through the hospital's own IdP (sso/): the browser's sign-in, then the admin's API.
+    path("accounts/sso/", include("sso.urls.signin")),
     path("accounts/", include("accounts.urls.hospital")),
     schema_path("config.urls_tenants"),
     docs_path(),
     path("api/", include("staff.urls")),
     path("api/", include("hospitals.urls")),
+    path("api/sso/", include("sso.urls.admin")),
     catch_all,
 ]

@@ -21,6 +21,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.addresses import canonical_email_or_none
 from accounts.models import User
+from accounts.policy import PasswordNotAllowed, password_allowed
 from accounts.security.tokens import sessions_end
 from accounts.services import registration_unclaimed_release
 from audit.models import AuditEvent
@@ -176,41 +177,66 @@ def invitation_accept(*, hospital, token: str, password: str, first_name: str = 
             raise ServiceError("This invitation was revoked.", code="invitation_revoked", field="token")
         if invitation.expires_at <= timezone.now():
             raise ServiceError("This invitation has expired.", code="invitation_expired", field="token")
-        user = (
-            User.objects.select_for_update().filter(email=invitation.email, hospital=hospital, is_active=False).first()
+        if not password_allowed(hospital_id=hospital.pk, email=invitation.email):
+            raise PasswordNotAllowed()  # the invited sign in through the hospital's IdP instead
+        return _invitation_activate(
+            hospital=hospital, invitation=invitation, password=password, first_name=first_name, last_name=last_name
         )
-        if user is None:
-            raise ServiceError("This invitation was already used.", code="invitation_used", field="token")
-        user.first_name = first_name or user.first_name
-        user.last_name = last_name or user.last_name
+
+
+def invitation_accept_by_identity(*, hospital, email: str, first_name: str = "", last_name: str = "") -> User | None:
+    """Activates the account of a pending invitation to `email` without a password (single sign-on: the
+    hospital's IdP vouched for the address). None if no invitation is pending for it."""
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update()
+            .filter(email=email, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now())
+            .order_by("-created")
+            .first()
+        )
+        if invitation is None:
+            return None
+        return _invitation_activate(
+            hospital=hospital, invitation=invitation, password=None, first_name=first_name, last_name=last_name
+        )
+
+
+def _invitation_activate(
+    *, hospital, invitation: Invitation, password: str | None, first_name: str, last_name: str
+) -> User:
+    """The acceptance itself (in the caller's transaction, `invitation` locked); no password: SSO only."""
+    user = User.objects.select_for_update().filter(email=invitation.email, hospital=hospital, is_active=False).first()
+    if user is None:
+        raise ServiceError("This invitation was already used.", code="invitation_used", field="token")
+    user.first_name = first_name or user.first_name
+    user.last_name = last_name or user.last_name
+    if password is not None:
         try:
             validate_password(password, user=user)
         except ValidationError as exc:
             raise ServiceError(" ".join(exc.messages), code="password_invalid", field="password") from exc
         user.set_password(password)
-        user.is_active = True
-        user.save()
-        # The link reached this mailbox: the address is verified.
-        EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
-        # The role is the inviter's choice: the trail names them as the role change's actor.
-        # A former member invited back: its role changes as any role change does, grants moving with it
-        # (and refused, like there, while it heads a department or sits on care teams it could not keep).
-        staff = StaffMember.objects.filter(user=user).first()
-        via = {"invitation": invitation.pk}
-        if staff is None:
-            staff_member_create(user=user, role=invitation.role, actor=invitation.invited_by, detail=via)
-        else:
-            staff_member_update(
-                staff=staff, role=invitation.role, is_active=True, actor=invitation.invited_by, detail=via
-            )
-        invitation.accepted_at = timezone.now()
-        invitation.save(update_fields=["accepted_at"])
-        audit_record(
-            action=AuditEvent.Action.INVITATION_ACCEPTED,
-            actor=user,
-            target=invitation,
-            detail={"role": invitation.role},
-        )
+    user.is_active = True
+    user.save()
+    # The link reached this mailbox: the address is verified.
+    EmailAddress.objects.update_or_create(user=user, email=user.email, defaults={"verified": True, "primary": True})
+    # The role is the inviter's choice: the trail names them as the role change's actor.
+    # A former member invited back: its role changes as any role change does, grants moving with it
+    # (and refused, like there, while it heads a department or sits on care teams it could not keep).
+    staff = StaffMember.objects.filter(user=user).first()
+    via = {"invitation": invitation.pk}
+    if staff is None:
+        staff_member_create(user=user, role=invitation.role, actor=invitation.invited_by, detail=via)
+    else:
+        staff_member_update(staff=staff, role=invitation.role, is_active=True, actor=invitation.invited_by, detail=via)
+    invitation.accepted_at = timezone.now()
+    invitation.save(update_fields=["accepted_at"])
+    audit_record(
+        action=AuditEvent.Action.INVITATION_ACCEPTED,
+        actor=user,
+        target=invitation,
+        detail={"role": invitation.role},
+    )
     return user
 
 

@@ -7,6 +7,7 @@ from tenants import views
 urlpatterns = [
     path("audit/", views.PlatformAuditView.as_view(), name="platform-audit"),
     path("hospitals/", views.HospitalListCreateView.as_view(), name="platform-hospital-list"),
+    path("sso/", views.HospitalSsoListView.as_view(), name="platform-sso"),
     path("hospitals/<slug:slug>/", views.HospitalDetailView.as_view(), name="platform-hospital-detail"),
     path("hospitals/<slug:slug>/suspend/", views.HospitalSuspendView.as_view(), name="platform-hospital-suspend"),
     path(

@@ -5,6 +5,7 @@ a handler that validates its input serializer, calls one service and answers wit
 """
 
 from django.shortcuts import get_object_or_404
+from django_tenants.utils import tenant_context
 from drf_spectacular.utils import extend_schema
 from rest_framework import filters, serializers, status
 from rest_framework.generics import ListAPIView, RetrieveAPIView
@@ -15,6 +16,7 @@ from accounts.permissions import IsPlatformStaff
 from accounts.serializers import CanonicalEmailField
 from audit.views import AuditEventListView
 from core.api import MethodPermissions
+from sso.selectors import sso_status
 from tenants import selectors, services
 from tenants.models import SLUG_MAX_LENGTH, Hospital
 
@@ -119,3 +121,33 @@ class HospitalReactivateView(PlatformView):
 
 class PlatformAuditView(PlatformView, AuditEventListView):
     method_permissions = {"GET": IsPlatformStaff}  # the platform's trail
+
+
+class HospitalSsoSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    configured = serializers.BooleanField()
+    enabled = serializers.BooleanField()
+    issuer = serializers.CharField()
+    sso_required = serializers.BooleanField()
+    linked_identities = serializers.IntegerField()
+
+
+class HospitalSsoListView(PlatformView, ListAPIView):
+    """Which hospitals sign in with single sign-on: whether an IdP is configured and enabled, its issuer,
+    whether SSO is required, how many identities are linked. Never the client id or secret."""
+
+    method_permissions = {"GET": IsPlatformStaff}
+    serializer_class = HospitalSsoSerializer
+
+    def get_queryset(self):
+        return selectors.hospital_list()
+
+    def list(self, request, *args, **kwargs):
+        # Each hospital's configuration lives in its schema: one query per hospital of the page.
+        page = self.paginate_queryset(self.get_queryset())
+        rows = []
+        for hospital in page or []:
+            with tenant_context(hospital):
+                rows.append({"slug": hospital.slug, "name": hospital.name, **sso_status()})
+        return self.get_paginated_response(HospitalSsoSerializer(rows, many=True).data)

@@ -39,6 +39,7 @@ SYSTEM_MODULES = {
     "test_devtools",
     "test_multihost",
     "test_admin_browser",
+    "test_sso_browser",
 }
 
 

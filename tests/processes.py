@@ -6,6 +6,7 @@ group stops them too.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -17,9 +18,18 @@ import requests
 from devtools import REPO, commands
 from devtools.processes import spawn, stop_process
 from devtools.redis import RedisServer
-from devtools.waits import free_port, wait_until
+from devtools.waits import free_port, port_is_free, wait_until
 
-__all__ = ["REPO", "READY_TIMEOUT", "wait_until", "RedisBroker", "CeleryWorker", "WebServer", "Gunicorn"]
+__all__ = [
+    "REPO",
+    "READY_TIMEOUT",
+    "wait_until",
+    "RedisBroker",
+    "CeleryWorker",
+    "WebServer",
+    "Gunicorn",
+    "OpenIdProvider",
+]
 
 # Waits for a process to come up (or to shut down cleanly): generous, since two busy cores can take a
 # minute to import Django.
@@ -139,3 +149,45 @@ class Gunicorn(WebServer):
 
     def command(self) -> list[str]:
         return commands.web_command(self.port)
+
+
+class OpenIdProvider(_Process):
+    """A real OpenID Provider (devtools/idp/server.mjs: panva's oidc-provider on Node.js, `make idp` installs
+    it) on its own port, with one registered client per entry of `clients`; ready once its discovery answers.
+
+    `restart(kids=...)` brings it back on the same port with new signing keys: a key rotation.
+    """
+
+    name = "OpenID Provider"
+
+    def __init__(self, *, clients: list[dict], kids: tuple[str, ...] = ("k1",)) -> None:
+        super().__init__(env={}, prefix="idp")
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.clients = clients
+        self.kids = kids
+        self.config = self.log.with_name("idp.json")
+
+    def command(self) -> list[str]:
+        self.config.write_text(
+            json.dumps({"port": self.port, "issuer": self.issuer, "kids": list(self.kids), "clients": self.clients})
+        )
+        return ["node", str(REPO / "devtools" / "idp" / "server.mjs"), str(self.config)]
+
+    def ready(self) -> bool:
+        try:
+            answer = requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=5)
+        except requests.RequestException:
+            return False
+        return answer.status_code == 200 and answer.json().get("issuer") == self.issuer
+
+    def stop(self) -> None:
+        stop_process(self.process, timeout=READY_TIMEOUT)
+        # Down means down: the port answers nothing before a test counts on it.
+        wait_until(lambda: port_is_free("127.0.0.1", self.port), READY_TIMEOUT, "the IdP's port stayed taken")
+
+    def restart(self, *, kids: tuple[str, ...] | None = None) -> None:
+        self.stop()
+        if kids is not None:
+            self.kids = kids
+        self.start()

@@ -39,7 +39,7 @@ APP_SERVICES = ("migrate", "web", "worker", "worker-maintenance", "beat")
 # Variables of docker/.env.example read by something other than our code.
 NOT_OURS = {"POSTGRES_PASSWORD": "the postgres image"}
 # Read by the settings, yet meaningless in production (production.py fixes their value).
-NOT_IN_PRODUCTION = {"DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "JWT_AUTH_SECURE"}
+NOT_IN_PRODUCTION = {"DJANGO_DEBUG", "DJANGO_ALLOWED_HOSTS", "JWT_AUTH_SECURE", "SSO_ALLOW_HTTP_ISSUERS"}
 _ENV_READ = re.compile(r"""(?:env(?:\.\w+)?\(|os\.environ(?:\.get)?[(\[]|environ\.get\()\s*["']([A-Z][A-Z0-9_]*)["']""")
 
 

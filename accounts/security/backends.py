@@ -2,6 +2,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 
 from accounts.addresses import canonical_email_or_none
+from accounts.policy import PasswordNotAllowed, password_allowed
 from accounts.security.attempts import LoginRefused, attempt_reserve
 from accounts.security.services import login_failed
 from core.tenancy import request_hospital_id
@@ -44,6 +45,9 @@ class HospitalEmailBackend(ModelBackend):
             User().set_password(password)
         elif user.check_password(password) and self.user_can_authenticate(user):
             reservation.refund()
+            # Asked only once the password is right: a guesser never learns who may still use one.
+            if not password_allowed(hospital_id=user.hospital_id, email=user.email):
+                raise PasswordNotAllowed()
             return user
         login_failed(email=typed, reservation=reservation)
         return None

@@ -81,6 +81,7 @@ TENANT_APPS = [
     "guardian",
     "staff",  # who works here: staff members and their roles, departments, invitations
     "hospitals",  # patients, care teams, notes and the grants that open them
+    "sso",  # the hospital's OpenID Connect IdP, identities linked to its accounts, sign-ins under way
     # ...and each hospital's trail in its own schema, with its records.
     "audit",
 ]
@@ -289,6 +290,15 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Hospital Platform <n
 # "{base_domain}" are filled in per hospital.
 FRONTEND_URL = env.str("FRONTEND_URL", default="http://{slug}.{base_domain}:8000")
 
+# Single sign-on through each hospital's own OpenID Connect IdP (sso/, README "Single sign-on").
+# Fernet keys for the client secrets at rest, newest first (empty: one derived from SECRET_KEY).
+SSO_SECRET_KEYS = env.list("SSO_SECRET_KEYS", default=[])
+# Plain-http issuers: development and tests only (an admin-typed URL our servers fetch).
+SSO_ALLOW_HTTP_ISSUERS = env.bool("SSO_ALLOW_HTTP_ISSUERS", default=False)
+SSO_HTTP_TIMEOUT = env.float("SSO_HTTP_TIMEOUT", default=10.0)  # each request to an IdP
+SSO_SIGN_IN_SECONDS = env.int("SSO_SIGN_IN_SECONDS", default=600)  # from the start to the callback
+SSO_CLOCK_LEEWAY = env.int("SSO_CLOCK_LEEWAY", default=60)  # seconds of clock skew allowed on id_tokens
+
 # Staff invitations: single-use links, valid this many days.
 INVITATION_TTL_DAYS = env.int("INVITATION_TTL_DAYS", default=7)
 
@@ -378,6 +388,9 @@ THROTTLE_RATES = {
     # Failures only, across accounts (password spraying); generous, since a
     # hospital's staff may share one address (the address budget of accounts/security/attempts.py).
     "login_failures": env.str("THROTTLE_LOGIN_FAILURES_RATE", default="100/hour"),
+    # Single sign-on starts (each writes a row until it is used or purged); generous: a hospital's staff
+    # may sign in from one address at the start of a shift.
+    "sso_start": env.str("THROTTLE_SSO_START_RATE", default="600/hour"),
 }
 # While the cache is unreachable each process counts on its own; it tries the cache again after this long.
 THROTTLE_FALLBACK_RETRY_SECONDS = env.float("THROTTLE_FALLBACK_RETRY_SECONDS", default=5.0)

@@ -42,6 +42,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 REST_AUTH["JWT_AUTH_SECURE"] = True
+SSO_ALLOW_HTTP_ISSUERS = False  # an IdP is reached over https only
 
 # Static files: collected into the image at build time (docker/Dockerfile) and
 # served by whitenoise with hashed names, compressed, cached for ever.

@@ -7,9 +7,10 @@ from config.env import env
 env.ENVIRON.setdefault("DJANGO_SECRET_KEY", "test-only-not-secret-0123456789abcdef0123456789abcd")
 env.ENVIRON.setdefault("JWT_AUTH_SECURE", "false")
 env.ENVIRON.setdefault("ACCOUNT_DEFAULT_HTTP_PROTOCOL", "http")
+env.ENVIRON.setdefault("SSO_ALLOW_HTTP_ISSUERS", "true")  # the local test IdP (devtools/idp/) speaks http
 env.ENVIRON.setdefault("BASE_DOMAIN", "localhost")
 # Registration-heavy tests must not meet the rate limits; tests/test_abuse.py sets its own.
-for _scope in ("REGISTRATION", "PASSWORD_RESET", "INVITATION_ACCEPT", "EMAIL", "LOGIN_FAILURES"):
+for _scope in ("REGISTRATION", "PASSWORD_RESET", "INVITATION_ACCEPT", "EMAIL", "LOGIN_FAILURES", "SSO_START"):
     env.ENVIRON.setdefault(f"THROTTLE_{_scope}_RATE", "10000/minute")
 
 from config.settings.base import *  # noqa: E402,F403
