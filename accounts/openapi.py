@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.contrib.rest_auth import SimpleJWTCookieScheme
 from drf_spectacular.extensions import OpenApiViewExtension
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from accounts.serializers import UserDetailsSerializer
@@ -27,6 +27,27 @@ class LoginResponseSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Login"
+
+
+class MfaRequiredSerializer(serializers.Serializer):
+    mfa_required = serializers.BooleanField(help_text="Always true: the password was right, a second factor is due.")
+    mfa_token = serializers.CharField(
+        help_text="For `POST /accounts/login/mfa/`: single-use, valid a few minutes, here only (this hospital)."
+    )
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=["totp", "recovery_code"]),
+        help_text="The second factors this account can give: `totp` (`code`), `recovery_code` (`recovery_code`).",
+    )
+
+    class Meta:
+        ref_name = "MfaRequired"
+
+
+LOGIN_RESULT = PolymorphicProxySerializer(
+    component_name="LoginResult",
+    serializers=[LoginResponseSerializer, MfaRequiredSerializer],
+    resource_type_field_name=None,
+)
 
 
 # Request-only components: COMPONENT_SPLIT_REQUEST adds "Request" to their names (Refresh -> RefreshRequest).
@@ -96,12 +117,14 @@ class LoginViewExtension(OpenApiViewExtension):
         return with_schema(
             self.target_class,
             post={
-                "responses": LoginResponseSerializer,
+                "responses": LOGIN_RESULT,
                 "summary": "Log in (email and password)",
                 "description": "Verified accounts of this hospital (or platform staff, on the platform domain) only. "
                 "Browsers (`client` absent or `browser`): sets the `hospital-access`, `hospital-refresh` (HttpOnly) "
                 "and `csrftoken` cookies, and `refresh` is empty. `client: app` (no cookie jar): no cookies, the "
-                "refresh token is in `refresh`. Creates no session. Too many failures for one account answer 429.",
+                "refresh token is in `refresh`. Creates no session. Too many failures for one account answer 429. "
+                "An account with a second factor gets no tokens and no cookies: the answer is `MfaRequired`, "
+                "and `POST /accounts/login/mfa/` with its `mfa_token` and a code completes the login.",
             },
         )
 

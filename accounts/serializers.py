@@ -78,6 +78,23 @@ class LoginSerializer(rest_auth.LoginSerializer):
             raise serializers.ValidationError("Unable to log in with provided credentials.")
 
 
+class LoginMfaSerializer(serializers.Serializer):
+    """The second step of a login: the first step's `mfa_token` and one code, from the app or a recovery code."""
+
+    mfa_token = serializers.CharField(max_length=200, help_text="From the login's `mfa_required` answer.")
+    code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="The authenticator app's 6-digit code."
+    )
+    recovery_code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="One of the recovery codes (each works once)."
+    )
+
+    def validate(self, attrs):
+        if bool(attrs.get("code")) == bool(attrs.get("recovery_code")):
+            raise serializers.ValidationError("Send either `code` or `recovery_code`.")
+        return attrs
+
+
 class RegisterSerializer(serializers.Serializer):
     """Email-only signup (dj-rest-auth's own still requires a username).
 

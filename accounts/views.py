@@ -3,6 +3,7 @@
 Each subclass changes one thing; everything else is dj-rest-auth's.
 """
 
+import time
 from datetime import UTC, datetime
 
 from allauth.account.models import EmailAddress
@@ -13,6 +14,7 @@ from dj_rest_auth.registration import views as registration
 from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -23,12 +25,16 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 
 from accounts import services
 from accounts.authentication import csrf_enforce
+from accounts.mfa.services import mfa_challenge_start, mfa_login_verify, mfa_methods
+from accounts.openapi import LoginResponseSerializer
 from accounts.security.tokens import refresh_token_from, refresh_token_here
 from accounts.serializers import (
     APP,
     BROWSER,
+    HospitalTokenObtainPairSerializer,
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
+    LoginMfaSerializer,
     ResendEmailVerificationSerializer,
 )
 from audit.models import AuditEvent
@@ -41,18 +47,41 @@ class LoginView(rest_auth.LoginView):
     """Browsers get their tokens in HttpOnly cookies; `client: app` gets the refresh token in the body, no cookies.
 
     Failed logins are limited by the attempt budget in the backend (accounts/security/attempts.py), not a throttle.
+    An account with a second factor gets no tokens here: a correct password answers `mfa_required` and an
+    `mfa_token` for `LoginMfaView` (accounts/mfa/services.py).
     """
 
     client = BROWSER  # the validated `client` of the body (accounts.serializers.ClientField)
+    mfa_token: str | None = None  # set when the password was right and a second factor is due
+    methods: list[str] = []
 
     def login(self):
         self.client = self.serializer.validated_data["client"]
-        super().login()
+        user = self.serializer.validated_data["user"]
+        self.methods = mfa_methods(user)
+        if self.methods:
+            self.user = user
+            self.mfa_token = mfa_challenge_start(user=user, request=self.request, client=self.client)
+            return
+        self.login_complete(user)
+
+    def login_complete(self, user, **claims) -> None:
+        """Completes a login, whatever proved who the user is: a token family (with `claims`) and the login event.
+
+        `get_response()` then answers it (cookies or the `client: app` body). Every way of logging in ends here.
+        """
+        self.user = user
+        refresh = HospitalTokenObtainPairSerializer.get_token(user)  # starts the token family
+        for name, value in claims.items():
+            refresh[name] = value
+        self.refresh_token, self.access_token = refresh, refresh.access_token
         # No Django session login happens, so announce the login ourselves
-        # (Django's own receiver records last_login).
-        user_logged_in.send(sender=type(self.user), request=self.request._request, user=self.user)
+        # (Django's own receiver records last_login; audit's records the event).
+        user_logged_in.send(sender=type(user), request=self.request._request, user=user)
 
     def get_response(self):
+        if self.mfa_token is not None:  # no tokens and no cookies until the second factor
+            return Response({"mfa_required": True, "mfa_token": self.mfa_token, "methods": self.methods})
         if self.client == APP:
             response = super().get_response()
             response.data["refresh"] = str(self.refresh_token)
@@ -61,6 +90,35 @@ class LoginView(rest_auth.LoginView):
         # Cookie-authenticated writes need the CSRF header: hand out its cookie here.
         get_token(self.request._request)
         return super().get_response()
+
+
+class LoginMfaView(LoginView):
+    """The second step of a login: the `mfa_token` of the first and a TOTP or recovery code.
+
+    Answers exactly like a login without MFA (the tokens travel as the first step's `client` asked); the
+    tokens carry `amr` (how the user proved who they are) and `mfa_at` (when the second factor was given).
+    """
+
+    serializer_class = LoginMfaSerializer
+
+    @extend_schema(
+        summary="Log in, second step: a TOTP code or a recovery code",
+        description="With the `mfa_token` of the login's `MfaRequired` answer and either `code` (the "
+        "authenticator app's) or `recovery_code` (each works once). Answers exactly like a login without a second "
+        "factor: tokens and cookies as the first step's `client` asked. A wrong code answers 400 "
+        "`mfa_code_invalid` and spends one of the account's attempts (`MFA_FAILURE_LIMIT`; then 429 `mfa_locked`); "
+        "an unknown, used, expired or other hospital's token 401 `mfa_token_invalid`. An app code is accepted once.",
+        request=LoginMfaSerializer,
+        responses=LoginResponseSerializer,
+    )
+    def post(self, request, *args, **kwargs):
+        self.request = request
+        serializer = LoginMfaSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        factor = mfa_login_verify(request=request, **serializer.validated_data)
+        self.client = factor.client
+        self.login_complete(factor.user, amr=["pwd", factor.method], mfa_at=int(time.time()))
+        return self.get_response()
 
 
 class PasswordChangeView(rest_auth.PasswordChangeView):

@@ -20,6 +20,7 @@ class Email(models.Model):
         PASSWORD_CHANGED = "password_changed", "Password changed notice"
         INVITATION = "invitation", "Staff invitation"
         ACCOUNT_EXISTS = "account_exists", "Account already exists"
+        MFA_NOTICE = "mfa_notice", "Second factor changed or used"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

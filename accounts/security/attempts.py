@@ -54,7 +54,7 @@ KEY_MAX = 300  # LoginAttemptCounter.key
 
 @dataclass(frozen=True)
 class Budget:
-    kind: str  # "account-address", "account" or "address"
+    kind: str  # "account-address", "account", "address" or "mfa"
     key: str
     limit: int
     expires_at: datetime  # when the window would end if an attempt were counted now
@@ -86,6 +86,14 @@ class AccountLocked(LoginRefused):
     @staticmethod
     def message(minutes: int) -> str:
         return f"Too many failed logins. This account is locked here; try again in {minutes} minute(s)."
+
+
+class SecondFactorLocked(LoginRefused):
+    default_code = "mfa_locked"
+
+    @staticmethod
+    def message(minutes: int) -> str:
+        return f"Too many wrong codes. Sign-in with a second factor is locked; try again in {minutes} minute(s)."
 
 
 class AddressThrottled(LoginRefused):
@@ -136,6 +144,16 @@ def budgets(request, email: str) -> list[Budget]:
         b if len(b.key) <= KEY_MAX else replace(b, key="sha256:" + hashlib.sha256(b.key.encode()).hexdigest())
         for b in found
     ]
+
+
+def second_factor_budgets(user) -> list[Budget]:
+    """The budget of wrong second-factor codes (accounts/mfa/): one per account, wherever the guesses come from.
+
+    Whoever reaches this step knows the password, so changing address must buy them nothing.
+    """
+    key = f"mfa:{current_schema_name()}:{user.pk}"
+    ends = timezone.now() + settings.LOGIN_LOCKOUT_COOLOFF
+    return [Budget("mfa", key, settings.MFA_FAILURE_LIMIT, ends, SecondFactorLocked)]
 
 
 _TAKE = f"""
@@ -190,7 +208,11 @@ def attempt_reserve(request, email: str) -> Reservation:
     The budgets are always taken in the same order (account and address, account, address), so two
     reservations that share counters lock them in the same order and never deadlock.
     """
-    found = budgets(request, email)
+    return budgets_take(budgets(request, email))
+
+
+def budgets_take(found: list[Budget]) -> Reservation:
+    """Takes one attempt from each of `found` in one transaction, or raises the refusal of the first one spent."""
     now = timezone.now()
     counts: list[int] = []
     try:
