@@ -53,6 +53,7 @@ MFA_EVENTS = {
     "enrolled": "A second factor (authenticator app) was added to",
     "removed": "A second factor was removed from",
     "recovery_code_used": "A recovery code was used to sign in to",
+    "reset": "An administrator removed every second factor from",
 }
 
 

@@ -25,6 +25,7 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 
 from accounts import services
 from accounts.authentication import csrf_enforce
+from accounts.mfa.policy import ENROL_CLAIM, mfa_required_for
 from accounts.mfa.services import mfa_challenge_start, mfa_login_verify, mfa_methods
 from accounts.openapi import LoginResponseSerializer
 from accounts.security.tokens import refresh_token_from, refresh_token_here
@@ -68,9 +69,13 @@ class LoginView(rest_auth.LoginView):
     def login_complete(self, user, **claims) -> None:
         """Completes a login, whatever proved who the user is: a token family (with `claims`) and the login event.
 
-        `get_response()` then answers it (cookies or the `client: app` body). Every way of logging in ends here.
+        `get_response()` then answers it (cookies or the `client: app` body). Every way of logging in ends here
+        (a password, a password and a second factor, an accepted invitation). An account that must have a second
+        factor (accounts/mfa/policy.py) and logs in without one gets tokens that only open its enrolment.
         """
         self.user = user
+        if "mfa_at" not in claims and mfa_required_for(user):
+            claims[ENROL_CLAIM] = True  # no second factor yet, and one is required: it may only enrol one
         refresh = HospitalTokenObtainPairSerializer.get_token(user)  # starts the token family
         for name, value in claims.items():
             refresh[name] = value

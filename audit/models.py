@@ -27,6 +27,8 @@ class AuditEvent(models.Model):
         MFA_FAILED = "mfa_failed", "Wrong second-factor code"
         MFA_RECOVERY_CODE_USED = "mfa_recovery_code_used", "Recovery code used"
         MFA_RECOVERY_CODES_GENERATED = "mfa_recovery_codes_generated", "Recovery codes regenerated"
+        MFA_RESET = "mfa_reset", "Second factors reset by an admin"
+        MFA_POLICY_CHANGED = "mfa_policy_changed", "MFA policy changed"
         HOSPITAL_ONBOARDED = "hospital_onboarded", "Hospital onboarded"
         HOSPITAL_SUSPENDED = "hospital_suspended", "Hospital suspended"
         HOSPITAL_REACTIVATED = "hospital_reactivated", "Hospital reactivated"

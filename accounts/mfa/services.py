@@ -28,6 +28,7 @@ from rest_framework import status
 
 from accounts import emails
 from accounts.mfa.crypto import code_hash, secret_decrypt, secret_encrypt
+from accounts.mfa.policy import mfa_required_for
 from accounts.models import Authenticator, MfaChallenge, User
 from accounts.security.attempts import Reservation, budgets_take, second_factor_budgets
 from audit.models import AuditEvent
@@ -217,11 +218,29 @@ def authenticator_remove(*, user: User, authenticator_id: int) -> None:
                 "Recovery codes go with the authenticator they back up; regenerate them instead.",
                 code="mfa_recovery_codes_not_removable",
             )
+        others = Authenticator.objects.filter(user=user).exclude(pk=authenticator.pk)
+        if not others.exclude(type=Authenticator.Type.RECOVERY_CODES).exists() and mfa_required_for(user):
+            raise ServiceError(
+                "Your hospital requires a second factor: enrol another one before removing this one.",
+                code="mfa_required_by_policy",
+            )
         authenticator.delete()
         if not Authenticator.objects.filter(user=user).exclude(type=Authenticator.Type.RECOVERY_CODES).exists():
             Authenticator.objects.filter(user=user, type=Authenticator.Type.RECOVERY_CODES).delete()
         audit_record(action=AuditEvent.Action.MFA_REMOVED, actor=user, target=user, detail={"type": authenticator.type})
         emails.mfa_notice_queue(user=user, event="removed")
+
+
+def mfa_reset(*, user: User, actor) -> None:
+    """Removes every second factor of `user` (an admin's recovery for a lost device): audited, owner emailed.
+
+    Callers decide who may (staff.mfa.staff_mfa_reset: a hospital admin, for its own staff).
+    """
+    with transaction.atomic():
+        removed = sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))
+        Authenticator.objects.filter(user=user).delete()
+        audit_record(action=AuditEvent.Action.MFA_RESET, actor=actor, target=user, detail={"removed": removed})
+        emails.mfa_notice_queue(user=user, event="reset")
 
 
 # The second step of a login -------------------------------------------------------------------------------

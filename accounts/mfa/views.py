@@ -35,10 +35,11 @@ class RecoveryCodesSerializer(serializers.Serializer):
     )
 
     class Meta:
-        ref_name = "RecoveryCodes"
+        ref_name = "RecoveryCodeList"
 
 
 class AuthenticatorListView(MethodPermissions, APIView):
+    mfa_enrolment_allowed = True  # open to a token that may only enrol (accounts/mfa/policy.py)
     method_permissions = {"GET": IsTenantMember}
 
     @extend_schema(
@@ -64,6 +65,7 @@ class AuthenticatorDetailView(MethodPermissions, APIView):
 
 
 class TotpBeginView(MethodPermissions, APIView):
+    mfa_enrolment_allowed = True  # open to a token that may only enrol (accounts/mfa/policy.py)
     method_permissions = {"POST": IsTenantMember}
 
     class OutputSerializer(serializers.Serializer):
@@ -88,6 +90,7 @@ class TotpBeginView(MethodPermissions, APIView):
 
 
 class TotpConfirmView(MethodPermissions, APIView):
+    mfa_enrolment_allowed = True  # open to a token that may only enrol (accounts/mfa/policy.py)
     method_permissions = {"POST": IsTenantMember}
 
     class InputSerializer(serializers.Serializer):
