@@ -78,10 +78,9 @@ class LoginSerializer(rest_auth.LoginSerializer):
             raise serializers.ValidationError("Unable to log in with provided credentials.")
 
 
-class LoginMfaSerializer(serializers.Serializer):
-    """The second step of a login: the first step's `mfa_token` and one code, from the app or a recovery code."""
+class SecondFactorSerializer(serializers.Serializer):
+    """One second-factor code: from the authenticator app, or a recovery code."""
 
-    mfa_token = serializers.CharField(max_length=200, help_text="From the login's `mfa_required` answer.")
     code = serializers.CharField(
         max_length=32, required=False, allow_blank=True, help_text="The authenticator app's 6-digit code."
     )
@@ -93,6 +92,18 @@ class LoginMfaSerializer(serializers.Serializer):
         if bool(attrs.get("code")) == bool(attrs.get("recovery_code")):
             raise serializers.ValidationError("Send either `code` or `recovery_code`.")
         return attrs
+
+
+class LoginMfaSerializer(SecondFactorSerializer):
+    """The second step of a login: the first step's `mfa_token` and one code."""
+
+    mfa_token = serializers.CharField(max_length=200, help_text="From the login's `mfa_required` answer.")
+
+
+class MfaReauthenticateSerializer(SecondFactorSerializer):
+    """A second factor given again while logged in (step-up); the new tokens travel as `client` says."""
+
+    client = ClientField()
 
 
 class RegisterSerializer(serializers.Serializer):

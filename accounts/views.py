@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import UntypedToken
@@ -26,8 +27,15 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 from accounts import services
 from accounts.authentication import csrf_enforce
 from accounts.mfa.policy import ENROL_CLAIM, mfa_required_for
-from accounts.mfa.services import mfa_challenge_start, mfa_login_verify, mfa_methods
+from accounts.mfa.services import (
+    mfa_challenge_start,
+    mfa_login_verify,
+    mfa_methods,
+    mfa_reauthenticate,
+    step_up_check,
+)
 from accounts.openapi import LoginResponseSerializer
+from accounts.permissions import IsTenantMember
 from accounts.security.tokens import refresh_token_from, refresh_token_here
 from accounts.serializers import (
     APP,
@@ -36,6 +44,7 @@ from accounts.serializers import (
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
     LoginMfaSerializer,
+    MfaReauthenticateSerializer,
     ResendEmailVerificationSerializer,
 )
 from audit.models import AuditEvent
@@ -126,8 +135,40 @@ class LoginMfaView(LoginView):
         return self.get_response()
 
 
+class MfaReauthenticateView(LoginView):
+    """Step-up: a logged-in user gives a second factor again and gets tokens with a fresh `mfa_at`.
+
+    Answers exactly like a login (a new token family, cookies or the `client: app` body). Open to an
+    enrolment-only session too: right after enrolling, it turns that session into a full one.
+    """
+
+    serializer_class = MfaReauthenticateSerializer
+    permission_classes = (IsTenantMember,)
+    authentication_classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    mfa_enrolment_allowed = True
+
+    @extend_schema(
+        summary="Give a second factor again (step-up)",
+        description="For an account with a second factor: a TOTP `code` or a `recovery_code`, on the same attempt "
+        "budget and replay rules as the login's second step. Answers like a login, with tokens whose `mfa_at` is "
+        "now: removing a factor, regenerating recovery codes and changing the password need one within "
+        "`MFA_STEP_UP_WINDOW` (10 minutes), else 403 `reauthentication_required`.",
+        request=MfaReauthenticateSerializer,
+        responses=LoginResponseSerializer,
+    )
+    def post(self, request, *args, **kwargs):
+        self.request = request
+        serializer = MfaReauthenticateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.client = serializer.validated_data.pop("client")
+        method = mfa_reauthenticate(user=request.user, **serializer.validated_data)
+        self.login_complete(request.user, amr=["pwd", method], mfa_at=int(time.time()))
+        return self.get_response()
+
+
 class PasswordChangeView(rest_auth.PasswordChangeView):
     def post(self, request, *args, **kwargs):
+        step_up_check(user=request.user, token=request.auth)
         response = super().post(request, *args, **kwargs)
         services.password_changed(user=request.user)
         return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pyotp
 from django.conf import settings
@@ -240,3 +241,42 @@ def test_platform_staff_enrol_and_log_in_in_two_steps(api_for, platform_user):
     ok = api.post("/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "code": code_at(secret, 1)})
     assert ok.status_code == 200, ok.text
     assert AccessToken(ok.json()["access"])["hospital"] is None
+
+
+def test_sensitive_changes_need_a_recent_second_factor(api_for, hospital_a, user_a, settings):
+    secret, recovery = enrol(api_for(hospital_a), user_a.email)
+    api = api_for(hospital_a)
+    first = password_step(api, user_a.email)
+    done = api.post("/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "code": code_at(secret, 1)})
+    access = done.json()["access"]
+    totp_id = Authenticator.objects.get(user=user_a, type="totp").pk
+    change = {"old_password": PASSWORD, "new_password1": "Brand-new-pass-77", "new_password2": "Brand-new-pass-77"}
+
+    settings.MFA_STEP_UP_WINDOW = timedelta(seconds=-1)  # every second factor given is now too old
+    for response in (
+        api.post("/accounts/mfa/recovery-codes/", token=access),
+        api.delete(f"/accounts/mfa/authenticators/{totp_id}/", token=access),
+        api.post("/accounts/password/change/", json=change, token=access),
+    ):
+        assert response.status_code == 403 and response.json()["code"] == "reauthentication_required", response.text
+    assert Authenticator.objects.filter(pk=totp_id).exists()
+
+    settings.MFA_STEP_UP_WINDOW = timedelta(minutes=10)
+    replay = api.post("/accounts/mfa/reauthenticate/", json={"code": code_at(secret, 1)}, token=access)
+    assert replay.status_code == 400 and replay.json()["code"] == "mfa_code_invalid"  # the login's code is used
+    app = api_for(hospital_a)
+    stepped = app.post(
+        "/accounts/mfa/reauthenticate/", json={"recovery_code": recovery[0], "client": "app"}, token=access
+    )
+    assert stepped.status_code == 200 and stepped.json()["refresh"] and not stepped.cookies, stepped.text
+    fresh = stepped.json()["access"]
+    assert AccessToken(fresh)["mfa_at"] >= AccessToken(access)["mfa_at"]
+    assert app.post("/accounts/mfa/recovery-codes/", token=fresh).status_code == 200
+    assert app.post("/accounts/password/change/", json=change, token=fresh).status_code == 200
+
+
+def test_an_account_without_mfa_cannot_step_up_and_needs_not(api_for, hospital_a, user_a):
+    api = api_for(hospital_a)
+    access = api.login(user_a.email).json()["access"]
+    refused = api.post("/accounts/mfa/reauthenticate/", json={"code": "123456"}, token=access)
+    assert refused.status_code == 400 and refused.json()["code"] == "mfa_not_enrolled"

@@ -101,10 +101,16 @@ def test_an_enrol_only_session_enrols_then_a_fresh_login_is_needed(api_for, hosp
         token=access,
     )
     assert confirmed.status_code == 201, confirmed.text
-    # The enrolment-only token stays what it was (README "Multi-factor login"): log in again, in two steps.
+    # The enrolment-only token stays what it was (README "Multi-factor login"): a step-up with the new app
+    # turns the session into a full one (new tokens), or the next login is in two steps.
     assert api.get("/accounts/user/", token=access).json()["code"] == "mfa_enrollment_required"
+    stepped = api.post("/accounts/mfa/reauthenticate/", json={"code": code_at(secret, 1)}, token=access)
+    assert stepped.status_code == 200, stepped.text
+    assert api.get("/accounts/user/", token=stepped.json()["access"]).status_code == 200
+    # (that code is used now: the login below waits for nothing, it uses a recovery code)
     first = password_step(api_for(hospital_p), nurse.email)
-    done = api.post("/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "code": code_at(secret, 1)})
+    recovery = confirmed.json()["recovery_codes"][0]
+    done = api.post("/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "recovery_code": recovery})
     assert done.status_code == 200, done.text
     fresh = done.json()["access"]
     assert api.get("/accounts/user/", token=fresh).status_code == 200

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import io
 import secrets
+import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -302,17 +303,28 @@ def mfa_login_verify(*, request, mfa_token: str, code: str = "", recovery_code: 
         locked = MfaChallenge.objects.select_for_update().filter(pk=challenge.pk, used_at__isnull=True).first()
         if locked is None:
             raise _token_invalid()
-        if method == TOTP:
-            totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
-            accepted = totp is not None and _totp_accept(totp, typed)
-        else:
-            accepted = _recovery_code_accept(user, typed)
+        accepted = _code_accept(user, method, typed)
         if accepted:
             locked.used_at = timezone.now()
             locked.save(update_fields=["used_at"])
+    _code_outcome(user=user, method=method, accepted=accepted, reservation=reservation)
+    return SecondFactor(user=user, client=challenge.client, method=method)
+
+
+def _code_accept(user: User, method: str, typed: str) -> bool:
+    if method == TOTP:
+        totp = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+        return totp is not None and _totp_accept(totp, typed)
+    return _recovery_code_accept(user, typed)
+
+
+def _code_outcome(*, user: User, method: str, accepted: bool, reservation: Reservation) -> None:
+    """What a checked code leaves behind: a failure in the trail (400), or the attempt back and, for a recovery
+    code, the trail and the owner's email."""
     if not accepted:
         _second_factor_failed(user=user, method=method, reservation=reservation)
-        raise ServiceError("Wrong code.", code="mfa_code_invalid", field="recovery_code" if recovery_code else "code")
+        field = "recovery_code" if method == RECOVERY_CODE else "code"
+        raise ServiceError("Wrong code.", code="mfa_code_invalid", field=field)
     reservation.refund()
     if method == RECOVERY_CODE:
         left = len(
@@ -325,7 +337,34 @@ def mfa_login_verify(*, request, mfa_token: str, code: str = "", recovery_code: 
             action=AuditEvent.Action.MFA_RECOVERY_CODE_USED, actor=user, target=user, detail={"remaining": left}
         )
         emails.mfa_notice_queue(user=user, event="recovery_code_used")
-    return SecondFactor(user=user, client=challenge.client, method=method)
+
+
+def mfa_reauthenticate(*, user: User, code: str = "", recovery_code: str = "") -> str:
+    """A second factor given again by a logged-in user (step-up): on the same budget and replay rules as the
+    login's second step. Returns the method; the caller issues tokens with a fresh `mfa_at`."""
+    if not mfa_methods(user):
+        raise ServiceError("This account has no second factor.", code="mfa_not_enrolled")
+    reservation = budgets_take(second_factor_budgets(user))
+    method = RECOVERY_CODE if recovery_code else TOTP
+    accepted = _code_accept(user, method, code_normalise(recovery_code or code))
+    _code_outcome(user=user, method=method, accepted=accepted, reservation=reservation)
+    return method
+
+
+def step_up_check(*, user: User, token) -> None:
+    """Sensitive changes (removing a factor, new recovery codes, a new password) of an account with MFA need a
+    second factor given within MFA_STEP_UP_WINDOW: the token's `mfa_at` (set by the login's second step and by
+    `/accounts/mfa/reauthenticate/`; kept through refreshes). Else 403 `reauthentication_required`."""
+    if not mfa_methods(user):
+        return
+    given = token.get("mfa_at") if token is not None else None
+    if isinstance(given, int) and time.time() - given <= settings.MFA_STEP_UP_WINDOW.total_seconds():
+        return
+    raise ServiceError(
+        "Give your second factor again first (POST /accounts/mfa/reauthenticate/).",
+        code="reauthentication_required",
+        status=status.HTTP_403_FORBIDDEN,
+    )
 
 
 def _second_factor_failed(*, user: User, method: str, reservation: Reservation) -> None:

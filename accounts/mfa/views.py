@@ -56,10 +56,13 @@ class AuthenticatorDetailView(MethodPermissions, APIView):
     @extend_schema(
         summary="Remove one of my second factors",
         description="Removing the authenticator app removes the recovery codes too (they back it up): "
-        "the account then logs in with its password alone. The owner is emailed.",
+        "the account then logs in with its password alone. The owner is emailed. Needs a second factor within "
+        "the last 10 minutes (else 403 `reauthentication_required`: `/accounts/mfa/reauthenticate/`); refused "
+        "(`mfa_required_by_policy`) for the last factor where the hospital requires one.",
         responses={204: None},
     )
     def delete(self, request, pk: int):
+        services.step_up_check(user=request.user, token=request.auth)
         services.authenticator_remove(user=request.user, authenticator_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -126,10 +129,12 @@ class RecoveryCodesView(MethodPermissions, APIView):
 
     @extend_schema(
         summary="Regenerate my recovery codes",
-        description="The old codes stop working; the new ones are shown this once.",
+        description="The old codes stop working; the new ones are shown this once. Needs a second factor within "
+        "the last 10 minutes (else 403 `reauthentication_required`).",
         request=None,
         responses=RecoveryCodesSerializer,
     )
     def post(self, request):
+        services.step_up_check(user=request.user, token=request.auth)
         codes = services.recovery_codes_regenerate(user=request.user)
         return Response(RecoveryCodesSerializer({"recovery_codes": codes}).data)

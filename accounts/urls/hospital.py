@@ -33,6 +33,7 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     *mfa_urls.urlpatterns,
+    path("mfa/reauthenticate/", views.MfaReauthenticateView.as_view(), name="mfa_reauthenticate"),
     path("token/refresh/", views.TokenRefreshView.as_view(authentication_classes=NO_AUTH), name="token_refresh"),
     path("token/verify/", views.TokenVerifyView.as_view(authentication_classes=NO_AUTH), name="token_verify"),
     path(

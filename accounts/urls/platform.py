@@ -17,6 +17,7 @@ urlpatterns = [
     path("user/", rest_auth.UserDetailsView.as_view(), name="rest_user_details"),
     path("password/change/", views.PasswordChangeView.as_view(), name="rest_password_change"),
     *mfa_urls.urlpatterns,
+    path("mfa/reauthenticate/", views.MfaReauthenticateView.as_view(), name="mfa_reauthenticate"),
     path("token/refresh/", views.TokenRefreshView.as_view(authentication_classes=NO_AUTH), name="token_refresh"),
     path("token/verify/", views.TokenVerifyView.as_view(authentication_classes=NO_AUTH), name="token_verify"),
 ]
