@@ -280,3 +280,37 @@ def test_an_account_without_mfa_cannot_step_up_and_needs_not(api_for, hospital_a
     access = api.login(user_a.email).json()["access"]
     refused = api.post("/accounts/mfa/reauthenticate/", json={"code": "123456"}, token=access)
     assert refused.status_code == 400 and refused.json()["code"] == "mfa_not_enrolled"
+
+
+def admin_post(api, email: str, code: str = ""):
+    if not api.cookie("csrftoken"):
+        api.get("/admin/login/")
+    form = {"username": email, "password": PASSWORD, "code": code, "next": "/admin/"}
+    return api.post(
+        "/admin/login/?next=/admin/",
+        allow_redirects=False,
+        data={**form, "csrfmiddlewaretoken": api.cookie("csrftoken")},
+    )
+
+
+def test_the_django_admin_asks_platform_staff_for_their_second_factor(api_for, platform_user, settings):
+    page = api_for(None).get("/admin/login/")
+    assert page.status_code == 200 and 'name="code"' in page.text
+    secret, recovery = enrol(api_for(None), platform_user.email)
+    without = admin_post(api_for(None), platform_user.email)
+    assert without.status_code == 200 and "enter its code" in without.text
+    replayed = admin_post(api_for(None), platform_user.email, enrol.code)  # type: ignore[attr-defined]
+    assert replayed.status_code == 200 and "Wrong code" in replayed.text
+    ok = admin_post(api_for(None), platform_user.email, code_at(secret, 1))
+    assert ok.status_code == 302 and ok.headers["Location"] == "/admin/", ok.text[:300]
+    assert admin_post(api_for(None), platform_user.email, recovery[0]).status_code == 302
+
+
+def test_platform_staff_can_be_required_to_have_a_second_factor(api_for, platform_user, settings):
+    settings.MFA_REQUIRED_FOR_PLATFORM_STAFF = True
+    refused = admin_post(api_for(None), platform_user.email)
+    assert refused.status_code == 200 and "must have a second factor" in refused.text
+    api = api_for(None)
+    access = api.login(platform_user.email).json()["access"]
+    assert AccessToken(access)["mfa_enrol"] is True
+    assert api.get("/accounts/user/", token=access).json()["code"] == "mfa_enrollment_required"

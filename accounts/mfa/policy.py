@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from django.conf import settings
+
 # The claim of a token issued to an account that must enrol a second factor and has none: it opens only the
 # views that say `mfa_enrolment_allowed = True` (accounts.authentication), until a fresh login with one.
 ENROL_CLAIM = "mfa_enrol"
@@ -34,3 +36,9 @@ def mfa_requirement_register(requirement: Requirement) -> Requirement:
 
 def mfa_required_for(user) -> bool:
     return any(requirement(user) for requirement in list(_requirements))
+
+
+def platform_staff_mfa_required(user) -> bool:
+    """The platform's own rule (registered by AccountsConfig.ready()): platform staff must have a second
+    factor where MFA_REQUIRED_FOR_PLATFORM_STAFF is on (production's default)."""
+    return user.hospital_id is None and settings.MFA_REQUIRED_FOR_PLATFORM_STAFF

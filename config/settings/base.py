@@ -182,6 +182,9 @@ MFA_TOTP_TOLERANCE = 1  # time steps either side of now (clock drift, typing tim
 MFA_RECOVERY_CODE_COUNT = 10
 # Removing a factor, new recovery codes and a password change need a second factor given this recently.
 MFA_STEP_UP_WINDOW = timedelta(minutes=env.int("MFA_STEP_UP_MINUTES", default=10))
+# Platform staff must have a second factor (the API's enrolment-only session, the admin refuses them). On in
+# production (config/settings/production.py).
+MFA_REQUIRED_FOR_PLATFORM_STAFF = env.bool("MFA_REQUIRED_FOR_PLATFORM_STAFF", default=False)
 
 # django-allauth: registration and email verification only; login goes
 # through dj-rest-auth and our backend.
