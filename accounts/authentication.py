@@ -6,6 +6,7 @@ from django.db import connection
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from django_tenants.utils import get_tenant_domain_model
+from drf_spectacular.contrib.rest_auth import SimpleJWTCookieScheme
 from rest_framework.authentication import CSRFCheck
 from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -131,3 +132,13 @@ class HospitalJWTAuthentication(JWTCookieAuthentication):
 
     def enforce_csrf(self, request) -> None:
         csrf_enforce(request)  # dj-rest-auth's check, answered like every other CSRF failure
+
+
+class HospitalJWTScheme(SimpleJWTCookieScheme):
+    """The schema's security scheme for HospitalJWTAuthentication (a drf-spectacular extension: registered by
+    being defined, and this module is loaded with DRF's settings before any schema is generated).
+
+    `Authorization: Bearer <access>` or the `hospital-access` cookie, valid only where it was issued.
+    """
+
+    target_class = "accounts.authentication.HospitalJWTAuthentication"

@@ -8,6 +8,7 @@ from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
@@ -196,6 +197,120 @@ class PasswordResetConfirmSerializer(rest_auth.PasswordResetConfirmSerializer):
 
 class ResendEmailVerificationSerializer(serializers.Serializer):
     email = CanonicalEmailField()
+
+
+# The request and response shapes of the /accounts/ views that dj-rest-auth and simplejwt leave undescribed
+# (declared in accounts/views.py with `extend_schema`). Request-only components: COMPONENT_SPLIT_REQUEST adds
+# "Request" to their names (Refresh -> RefreshRequest).
+
+
+class LoginResponseSerializer(serializers.Serializer):
+    access = serializers.CharField(
+        help_text="The access token (`Authorization: Bearer <access>`); browsers also get it as the `hospital-access` "
+        "cookie."
+    )
+    refresh = serializers.CharField(
+        allow_blank=True,
+        help_text="`client: app`: the refresh token, to send in the body of refresh and logout. Browsers: empty, "
+        "the refresh token is only in the HttpOnly `hospital-refresh` cookie.",
+    )
+    user = UserDetailsSerializer()
+    access_expiration = serializers.DateTimeField()
+    refresh_expiration = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "Login"
+
+
+class MfaRequiredSerializer(serializers.Serializer):
+    """The login's answer for an account with a second factor: no tokens yet (accounts/mfa/services.py)."""
+
+    mfa_required = serializers.BooleanField(help_text="Always true: the password was right, a second factor is due.")
+    mfa_token = serializers.CharField(
+        help_text="For `POST /accounts/login/mfa/`: single-use, valid a few minutes, here only (this hospital)."
+    )
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=["totp", "recovery_code"]),
+        help_text="The second factors this account can give: `totp` (`code`), `recovery_code` (`recovery_code`).",
+    )
+
+    class Meta:
+        ref_name = "MfaRequired"
+
+
+# The login answers one or the other.
+LOGIN_RESULT = PolymorphicProxySerializer(
+    component_name="LoginResult",
+    serializers=[LoginResponseSerializer, MfaRequiredSerializer],
+    resource_type_field_name=None,
+)
+
+
+class RefreshRequestSerializer(serializers.Serializer):
+    refresh = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The refresh token (clients without cookies). Absent or empty: the `hospital-refresh` cookie, "
+        "with the `X-CSRFToken` header.",
+    )
+
+    class Meta:
+        ref_name = "Refresh"
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="A new access token (browsers also get the `hospital-access` cookie).")
+    access_expiration = serializers.DateTimeField()
+    refresh = serializers.CharField(
+        required=False,
+        help_text="Only when the refresh token came in the body: its successor (it rotates). "
+        "A refresh token from the cookie is rotated in the cookie and never appears here.",
+    )
+    refresh_expiration = serializers.DateTimeField(required=False, help_text="With `refresh`.")
+
+    class Meta:
+        ref_name = "RefreshResponse"
+
+
+class TokenVerifyRequestSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+    class Meta:
+        ref_name = "TokenVerify"
+
+
+# Token verify answers `{}`: an empty serializer would be dropped by spectacular ("no response body").
+TOKEN_VERIFIED = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
+class VerifyEmailRequestSerializer(serializers.Serializer):
+    key = serializers.CharField()
+
+    class Meta:
+        ref_name = "VerifyEmail"
+
+
+class ResendEmailRequestSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+
+    class Meta:
+        ref_name = "ResendEmail"
+
+
+class EmailConfirmLinkSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What to POST, and where.")
+    key = serializers.CharField()
+
+
+class InvitationLinkSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What to POST, and where.")
+    token = serializers.CharField()
+
+
+class PasswordResetLinkSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What to POST, and where.")
+    uid = serializers.CharField()
+    token = serializers.CharField()
 
 
 # JWTs that name their hospital (ARCHITECTURE.md "Tokens are bound to one hospital"); the rules they

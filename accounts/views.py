@@ -1,6 +1,8 @@
 """dj-rest-auth's views, made hospital-aware where the stock ones are not.
 
-Each subclass changes one thing; everything else is dj-rest-auth's.
+Each subclass changes one thing; everything else is dj-rest-auth's. Each carries its OpenAPI description
+(`extend_schema_view`: dj-rest-auth's handlers are described without being rewritten); the shapes that
+dj-rest-auth and simplejwt leave undescribed are in accounts/serializers.py.
 """
 
 import time
@@ -14,7 +16,7 @@ from dj_rest_auth.registration import views as registration
 from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -34,25 +36,48 @@ from accounts.mfa.services import (
     mfa_reauthenticate,
     step_up_check,
 )
-from accounts.openapi import LoginResponseSerializer
 from accounts.permissions import IsTenantMember
 from accounts.security.tokens import refresh_token_from, refresh_token_here
 from accounts.serializers import (
     APP,
     BROWSER,
+    LOGIN_RESULT,
+    TOKEN_VERIFIED,
+    EmailConfirmLinkSerializer,
     HospitalTokenObtainPairSerializer,
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
+    InvitationLinkSerializer,
     LoginMfaSerializer,
+    LoginResponseSerializer,
     MfaReauthenticateSerializer,
+    PasswordResetLinkSerializer,
+    RefreshRequestSerializer,
+    RefreshResponseSerializer,
+    ResendEmailRequestSerializer,
     ResendEmailVerificationSerializer,
+    TokenVerifyRequestSerializer,
+    VerifyEmailRequestSerializer,
 )
 from audit.models import AuditEvent
 from audit.services import audit_record
-from core.api import error_body
+from core.api import MethodPermissions, error_body
+from core.openapi import DetailSerializer
 from core.tenancy import request_hospital_id
 
 
+@extend_schema_view(
+    post=extend_schema(
+        responses=LOGIN_RESULT,
+        summary="Log in (email and password)",
+        description="Verified accounts of this hospital (or platform staff, on the platform domain) only. "
+        "Browsers (`client` absent or `browser`): sets the `hospital-access`, `hospital-refresh` (HttpOnly) "
+        "and `csrftoken` cookies, and `refresh` is empty. `client: app` (no cookie jar): no cookies, the "
+        "refresh token is in `refresh`. Creates no session. Too many failures for one account answer 429. "
+        "An account with a second factor gets no tokens and no cookies: the answer is `MfaRequired`, and "
+        "`POST /accounts/login/mfa/` with its `mfa_token` and a code completes the login.",
+    )
+)
 class LoginView(rest_auth.LoginView):
     """Browsers get their tokens in HttpOnly cookies; `client: app` gets the refresh token in the body, no cookies.
 
@@ -167,6 +192,7 @@ class MfaReauthenticateView(LoginView):
 
 
 class PasswordChangeView(rest_auth.PasswordChangeView):
+    @extend_schema(responses=DetailSerializer)
     def post(self, request, *args, **kwargs):
         step_up_check(user=request.user, token=request.auth)
         response = super().post(request, *args, **kwargs)
@@ -175,6 +201,7 @@ class PasswordChangeView(rest_auth.PasswordChangeView):
 
 
 class PasswordResetConfirmView(rest_auth.PasswordResetConfirmView):
+    @extend_schema(responses=DetailSerializer)
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -186,18 +213,25 @@ class PasswordResetConfirmView(rest_auth.PasswordResetConfirmView):
 class RegisterView(registration.RegisterView):
     """Registration at the hospital of the subdomain; the answer never tells whether the email existed."""
 
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        return services.user_register(
-            request=self.request._request,
-            hospital=self.request.tenant,
-            email=data["email"],
-            password=data["password1"],
-            first_name=data["first_name"],
-            last_name=data["last_name"],
+    @extend_schema(responses={201: DetailSerializer})
+    def post(self, request, *args, **kwargs):
+        data = self.get_serializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(
+            request=request._request,
+            hospital=request.tenant,
+            email=data.validated_data["email"],
+            password=data.validated_data["password1"],
+            first_name=data.validated_data["first_name"],
+            last_name=data.validated_data["last_name"],
         )
+        return Response(self.get_response_data(user), status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    get=extend_schema(exclude=True),
+    post=extend_schema(request=VerifyEmailRequestSerializer, responses=DetailSerializer),
+)
 class VerifyEmailView(registration.VerifyEmailView):
     def get_object(self, queryset=None):
         confirmation = super().get_object(queryset)
@@ -206,6 +240,7 @@ class VerifyEmailView(registration.VerifyEmailView):
         return confirmation
 
 
+@extend_schema_view(post=extend_schema(request=ResendEmailRequestSerializer, responses={200: DetailSerializer}))
 class ResendEmailVerificationView(registration.ResendEmailVerificationView):
     serializer_class = ResendEmailVerificationSerializer  # the canonical email, as stored
 
@@ -231,6 +266,16 @@ def has_jwt_cookies(request) -> bool:
     return any(name in request.COOKIES for name in cookies)
 
 
+@extend_schema_view(
+    get=extend_schema(exclude=True),
+    post=extend_schema(
+        request=RefreshRequestSerializer,
+        responses=DetailSerializer,
+        summary="Log out: blacklist the refresh token, clear the cookies",
+        description="The refresh token comes from the body, else the `hospital-refresh` cookie (then with the "
+        "`X-CSRFToken` header, else 403 `csrf_failed`); none: 401 `refresh_missing`.",
+    ),
+)
 class LogoutView(rest_auth.LogoutView):
     """Blacklists the refresh token (from the body, or its cookie with the CSRF header) and clears the cookies.
 
@@ -274,6 +319,13 @@ class TokenRefreshView(RefreshView):  # type: ignore[misc,valid-type]
 
     serializer_class = HospitalTokenRefreshSerializer
 
+    @extend_schema(
+        request=RefreshRequestSerializer,
+        responses=RefreshResponseSerializer,
+        description="The refresh token comes from the body, else the `hospital-refresh` cookie (then with the "
+        "`X-CSRFToken` header, else 403 `csrf_failed`). It rotates, and its successor goes back the way it came: "
+        "in the body's `refresh`, or in the cookie.",
+    )
     def post(self, request, *args, **kwargs):
         presented_refresh_token(request)  # the CSRF check, for a token from the cookie
         return super().post(request, *args, **kwargs)
@@ -289,17 +341,26 @@ class TokenRefreshView(RefreshView):  # type: ignore[misc,valid-type]
         return super(RefreshView, self).finalize_response(request, response, *args, **kwargs)  # no cookies
 
 
+@extend_schema_view(
+    post=extend_schema(
+        request=TokenVerifyRequestSerializer,
+        responses=OpenApiResponse(TOKEN_VERIFIED, description="The token is usable here."),
+        description="200 `{}` for a token valid at this hospital; 401 `token_not_valid` for any other "
+        "(expired, forged, blacklisted, another hospital's).",
+    )
+)
 class TokenVerifyView(SimpleJWTVerifyView):
     serializer_class = HospitalTokenVerifySerializer
 
 
-class EmailLinkView(APIView):
+class EmailLinkView(MethodPermissions, APIView):
     """Where the links in emails land when FRONTEND_URL points at this API.
 
     A frontend would show a page; here the JSON says what to POST, and where.
     """
 
-    permission_classes = (AllowAny,)
+    method_permissions = {"GET": AllowAny}
+    permission_classes = (AllowAny,)  # the other methods (OPTIONS), as before
     authentication_classes = ()
     post_to: str = ""
 
@@ -307,13 +368,19 @@ class EmailLinkView(APIView):
         return Response({"detail": f"POST these values to {self.post_to} to continue.", **kwargs})
 
 
+LINK_SUMMARY = "Where an email link lands"
+
+
+@extend_schema_view(get=extend_schema(responses=EmailConfirmLinkSerializer, summary=LINK_SUMMARY))
 class EmailConfirmLinkView(EmailLinkView):
     post_to = "/accounts/registration/verify-email/"
 
 
+@extend_schema_view(get=extend_schema(responses=InvitationLinkSerializer, summary=LINK_SUMMARY))
 class InvitationLinkView(EmailLinkView):
     post_to = "/accounts/invitations/accept/ with password, first_name and last_name"
 
 
+@extend_schema_view(get=extend_schema(responses=PasswordResetLinkSerializer, summary=LINK_SUMMARY))
 class PasswordResetLinkView(EmailLinkView):
     post_to = "/accounts/password/reset/confirm/ with new_password1 and new_password2"

@@ -1,12 +1,14 @@
-"""The audit trail's list API; who may read it is decided where it is routed (hospital admins on
-`/api/audit/`: hospitals/urls.py; platform staff on `/api/platform/audit/`: tenants/urls.py)."""
+"""The audit trail's list API; who may read it is decided by the app that routes it, in a subclass with its
+permission map (hospital admins on `/api/audit/`: hospitals/views.py; platform staff on
+`/api/platform/audit/`: tenants/views.py)."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
 from audit.models import AuditEvent
 from audit.selectors import audit_event_list
+from core.api import MethodPermissions
 
 _WHEN = "Use an ISO 8601 date and time, e.g. 2026-11-30T08:00:00Z."
 
@@ -42,17 +44,14 @@ class AuditFilterSerializer(serializers.Serializer):
     until = serializers.DateTimeField(required=False, error_messages={"invalid": _WHEN})
 
 
-class AuditEventListView(ListAPIView):
+@extend_schema_view(get=extend_schema(parameters=[AuditFilterSerializer]))
+class AuditEventListView(MethodPermissions, ListAPIView):
     """The trail of the schema being called, newest first.
 
     Filters: ?actor= (id or email), ?action=, ?since= and ?until= (ISO 8601). An empty one is no filter.
     """
 
     serializer_class = AuditEventSerializer
-
-    @extend_schema(parameters=[AuditFilterSerializer])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         params = self.request.query_params

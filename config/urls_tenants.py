@@ -3,8 +3,8 @@
 from django.urls import include, path
 
 from accounts.security.throttles import INVITATION_ACCEPT
-from config.openapi import docs_path, schema_path
 from config.urls_common import catch_all, handler400, handler403, handler404, handler500  # noqa: F401
+from core.openapi import docs_path, schema_path
 from staff.views import InvitationAcceptView
 
 urlpatterns = [

@@ -106,6 +106,13 @@ class MethodPermissions:
     after_lookup_permissions: dict = {}
 
     @classmethod
+    def as_view(cls, **initkwargs):
+        # The maps are read from the class (`allows()` has no instance): one given to as_view() would be ignored.
+        if {"permission_classes", "method_permissions", "after_lookup_permissions"} & initkwargs.keys():
+            raise TypeError(f"{cls.__name__}: declare its permissions on the class, not in as_view()")
+        return super().as_view(**initkwargs)
+
+    @classmethod
     def permissions_for(cls, method: str) -> list[BasePermission]:
         method = "GET" if method == "HEAD" else method
         if method in cls.method_permissions:

@@ -4,9 +4,9 @@ and read by the docs page GET /api/docs/ (Swagger UI).
 - `ErrorSerializer` is the one JSON error shape of `core.api` (component `Error`);
 - `AutoSchema` adds the errors every operation can answer (400, 401, 403, 404, 413, 429) to each one;
 - `postprocess_schema` writes the request size limit and the error codes into the schema's description;
-- the views' own request and response shapes, where spectacular cannot infer them, are declared in
-  `accounts/openapi.py`, `staff/openapi.py`, `hospitals/openapi.py` and `tenants/openapi.py`, which
-  `config/openapi.py` (the composition) imports before any schema is generated.
+- each view describes its own operations with `@extend_schema` / `@extend_schema_view` where spectacular
+  cannot infer them (ARCHITECTURE.md "API style"); the only extension of ours is the JWT security scheme,
+  beside its authentication class (`accounts.authentication.HospitalJWTScheme`).
 """
 
 from __future__ import annotations
@@ -93,17 +93,14 @@ class AutoSchema(SpectacularAutoSchema):
         return responses
 
 
-def with_schema(view_class, **methods):
-    """A subclass of `view_class` whose handlers carry `extend_schema(**kwargs)`, for OpenApiViewExtensions."""
-    from drf_spectacular.utils import extend_schema
+def lib_doc_excludes() -> list:
+    """Classes whose docstrings never describe an operation (`GET_LIB_DOC_EXCLUDES`): DRF's, as spectacular
+    has it, and `core.api.MethodPermissions`, whose own docstring a view without one would otherwise show."""
+    from drf_spectacular.plumbing import get_lib_doc_excludes
 
-    def annotated(kwargs):
-        def handler(self, request, *args, **kw):
-            pass  # pragma: no cover: only read by the schema generator
+    from core.api import MethodPermissions
 
-        return extend_schema(**kwargs)(handler)
-
-    return type(view_class.__name__, (view_class,), {method: annotated(kw) for method, kw in methods.items()})
+    return [*get_lib_doc_excludes(), MethodPermissions]
 
 
 def postprocess_schema(result, generator, request, public):

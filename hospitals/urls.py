@@ -2,9 +2,7 @@
 
 from django.urls import path
 
-from audit.views import AuditEventListView
 from hospitals import views
-from staff.permissions import ADMIN
 
 urlpatterns = [
     path("patients/", views.PatientListCreateView.as_view(), name="patient-list"),
@@ -17,5 +15,5 @@ urlpatterns = [
     ),
     path("patients/<int:pk>/notes/", views.NoteListCreateView.as_view(), name="patient-notes"),
     path("me/permissions/", views.MyPermissionsView.as_view(), name="me-permissions"),
-    path("audit/", AuditEventListView.as_view(permission_classes=[ADMIN]), name="audit"),
+    path("audit/", views.AuditView.as_view(), name="audit"),
 ]

@@ -1,22 +1,28 @@
-"""The hospital's patient API, on its subdomain: thin views over hospitals.services and hospitals.selectors."""
+"""The hospital's patient API, on its subdomain: thin views over hospitals.services and hospitals.selectors.
+
+The project's one API style (ARCHITECTURE.md "API style"); every endpoint on one patient is a
+`PatientRecordView`, whose `patient()` is the one way to reach the record (404 / `PatientAccess`).
+"""
 
 import re
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.generics import ListCreateAPIView
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsTenantMember
 from audit.models import AuditEvent
 from audit.services import audit_record
+from audit.views import AuditEventListView
 from core.api import MethodPermissions, Pagination
 from hospitals import permissions as perms
 from hospitals import selectors, services
 from hospitals.models import CareTeamMembership, ClinicalNote, Patient
-from hospitals.permissions import patient_perms
+from hospitals.permissions import PatientAccess, patient_perms_of
 from staff.models import Department, StaffMember
 from staff.permissions import ADMIN, WORKSPACE, HasRole, staff_member_of, staff_member_required
 from staff.views import DepartmentListCreateView, InvitationListCreateView, StaffListCreateView
@@ -44,6 +50,19 @@ class PatientSerializer(serializers.ModelSerializer):
         read_only_fields = ("created", "updated")
 
 
+class PatientDetailSerializer(PatientSerializer):
+    # A patient, with what the caller may do with it (a comment: a docstring would enter the schema).
+    permissions = serializers.ListField(
+        child=serializers.ChoiceField(choices=sorted(perms.ALL_PATIENT_PERMS)),
+        read_only=True,
+        help_text="What the caller may do with this patient.",
+    )
+
+    class Meta(PatientSerializer.Meta):
+        fields = (*PatientSerializer.Meta.fields, "permissions")  # type: ignore[assignment]  # one more
+        ref_name = "PatientDetail"
+
+
 class CareTeamSerializer(serializers.ModelSerializer):
     staff = serializers.PrimaryKeyRelatedField(queryset=StaffMember.objects.all())
     staff_name = serializers.CharField(source="staff.user.name", read_only=True)
@@ -64,17 +83,33 @@ class NoteSerializer(serializers.ModelSerializer):
         read_only_fields = ("author",)
 
 
-def patient_or_404(request, pk: int, *, need: str) -> tuple[Patient, frozenset[str]]:
-    """The patient if the caller may view it (else 404, so records can't be probed), and `need` on it (else 403)."""
-    staff = staff_member_required(request)
-    patient = get_object_or_404(selectors.patient_list(staff=staff), pk=pk)
-    held = patient_perms(staff, patient)
-    if need not in held:
-        raise PermissionDenied("You may view this patient, but not do this.")
-    return patient, held
+class PatientRecordView(MethodPermissions, APIView):
+    """An endpoint on one patient (`/api/patients/<pk>/...`). `patient_needs` names the grant each method needs
+    on it (hospitals.permissions), checked by `PatientAccess` as DRF checks object permissions."""
+
+    patient_needs: dict[str, str] = {}
+
+    def get_permissions(self):
+        return [*super().get_permissions(), PatientAccess()]
+
+    def patient(self) -> Patient:
+        """The patient of the URL, looked up among those the caller may view: any other is a 404, so records
+        cannot be probed; then `patient_needs` for this method (403 on a patient the caller may view)."""
+        staff = staff_member_required(self.request)
+        patient = get_object_or_404(selectors.patient_list(staff=staff), pk=self.kwargs["pk"])
+        self.check_object_permissions(self.request, patient)
+        return patient
 
 
-class PatientListCreateView(MethodPermissions, ListCreateAPIView):
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="Part of a name, or an MRN."),
+            OpenApiParameter("department", int, description="Only this department's patients."),
+        ]
+    )
+)
+class PatientListCreateView(MethodPermissions, ListAPIView):
     """GET: the patients you may view (?search= name or MRN, ?department=id). POST: register one."""
 
     serializer_class = PatientSerializer
@@ -94,46 +129,56 @@ class PatientListCreateView(MethodPermissions, ListCreateAPIView):
             staff=staff_member_of(self.request), search=search, department_id=int(department) if department else None
         )
 
-    def perform_create(self, serializer):
-        serializer.instance = services.patient_create(
-            created_by=staff_member_of(self.request), **serializer.validated_data
-        )
+    @extend_schema(request=PatientSerializer, responses={201: PatientSerializer})
+    def post(self, request, *args, **kwargs):
+        data = PatientSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        patient = services.patient_create(created_by=staff_member_of(request), **data.validated_data)
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 
-class PatientDetailView(MethodPermissions, APIView):
+def _patient_detail(request, patient: Patient) -> dict:
+    return {**PatientSerializer(patient).data, "permissions": sorted(patient_perms_of(request, patient))}
+
+
+class PatientDetailView(PatientRecordView):
     """GET (needs view), PUT/PATCH (needs change): one patient, with what you may do with it."""
 
     method_permissions = {"GET": WORKSPACE, "PUT": WORKSPACE, "PATCH": WORKSPACE}
+    patient_needs = {"GET": perms.VIEW, "PUT": perms.CHANGE, "PATCH": perms.CHANGE}
 
+    @extend_schema(responses=PatientDetailSerializer)
     def get(self, request, pk: int):
-        patient, held = patient_or_404(request, pk, need=perms.VIEW)
+        patient = self.patient()
         audit_record(action=AuditEvent.Action.PATIENT_VIEWED, target=patient)
-        return Response({**PatientSerializer(patient).data, "permissions": sorted(held)})
+        return Response(_patient_detail(request, patient))
 
-    def patch(self, request, pk: int, partial: bool = True):
-        patient, held = patient_or_404(request, pk, need=perms.CHANGE)
-        data = PatientSerializer(patient, data=request.data, partial=partial)
+    @extend_schema(request=PatientSerializer, responses=PatientDetailSerializer)
+    def put(self, request, pk: int):
+        patient = self.patient()
+        data = PatientSerializer(patient, data=request.data, partial=request.method == "PATCH")
         data.is_valid(raise_exception=True)
         patient = services.patient_update(patient=patient, **data.validated_data)
-        return Response({**PatientSerializer(patient).data, "permissions": sorted(held)})
+        return Response(_patient_detail(request, patient))
 
-    def put(self, request, pk: int):
-        return self.patch(request, pk, partial=False)
+    patch = put
 
 
-class CareTeamView(MethodPermissions, APIView):
+class CareTeamView(PatientRecordView):
     """GET (needs the clinical record): the care team. POST {staff, role} (hospital admins): add, with grants."""
 
     method_permissions = {"GET": WORKSPACE, "POST": WORKSPACE}
     after_lookup_permissions = {"POST": ADMIN}
+    patient_needs = {"GET": perms.CLINICAL, "POST": perms.VIEW}
 
+    @extend_schema(responses=CareTeamSerializer(many=True))
     def get(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.CLINICAL)
-        members = patient.care_team.select_related("staff__user")
+        members = self.patient().care_team.select_related("staff__user")
         return Response(CareTeamSerializer(members, many=True).data)
 
+    @extend_schema(request=CareTeamSerializer, responses={201: CareTeamSerializer})
     def post(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.VIEW)
+        patient = self.patient()
         self.check_after_lookup()
         data = CareTeamSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -145,33 +190,39 @@ class CareTeamView(MethodPermissions, APIView):
         return Response(CareTeamSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
-class CareTeamMemberView(MethodPermissions, APIView):
+class CareTeamMemberView(PatientRecordView):
     """DELETE (hospital admins): take a member off the care team, and its grants with it."""
 
     method_permissions = {"DELETE": WORKSPACE}
     after_lookup_permissions = {"DELETE": ADMIN}
+    patient_needs = {"DELETE": perms.VIEW}
 
+    @extend_schema(responses={204: None})
     def delete(self, request, pk: int, member_pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.VIEW)
+        patient = self.patient()
         self.check_after_lookup()
         membership = get_object_or_404(patient.care_team.select_related("staff__user", "patient"), pk=member_pk)
         services.care_team_remove(membership=membership)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class NoteListCreateView(MethodPermissions, APIView):
+class NoteListCreateView(PatientRecordView):
     """GET (needs the clinical record): the notes, oldest first. POST {body, corrects?} (needs add_note)."""
 
     method_permissions = {"GET": WORKSPACE, "POST": WORKSPACE}
+    patient_needs = {"GET": perms.CLINICAL, "POST": perms.ADD_NOTE}
+    # Also read by the schema: a list with this paginator is `PaginatedNoteList` with `page`/`page_size`.
+    pagination_class = Pagination
 
+    @extend_schema(responses=NoteSerializer(many=True))
     def get(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.CLINICAL)
-        paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.patient_notes(patient=patient), request, view=self)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.patient_notes(patient=self.patient()), request, view=self)
         return paginator.get_paginated_response(NoteSerializer(page, many=True).data)
 
+    @extend_schema(request=NoteSerializer, responses={201: NoteSerializer})
     def post(self, request, pk: int):
-        patient, _ = patient_or_404(request, pk, need=perms.ADD_NOTE)
+        patient = self.patient()
         data = NoteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         note = services.note_add(
@@ -181,6 +232,10 @@ class NoteListCreateView(MethodPermissions, APIView):
             corrects=data.validated_data.get("corrects_id"),
         )
         return Response(NoteSerializer(note).data, status=status.HTTP_201_CREATED)
+
+
+class AuditView(AuditEventListView):
+    method_permissions = {"GET": ADMIN, "OPTIONS": ADMIN}  # the hospital's trail: its administrators
 
 
 # What /api/me/permissions/ reports: each action, and the view and method whose permission classes decide it.
@@ -194,12 +249,36 @@ ACTIONS: dict[str, tuple[type[MethodPermissions], str]] = {
 }
 
 
-class MyPermissionsView(APIView):
+class CanSerializer(serializers.Serializer):
+    list_patients = serializers.BooleanField()
+    create_patients = serializers.BooleanField()
+    manage_care_teams = serializers.BooleanField()
+    manage_departments = serializers.BooleanField()
+    manage_staff = serializers.BooleanField()
+    invite_staff = serializers.BooleanField()
+
+    class Meta:
+        ref_name = "Can"
+
+
+class MyPermissionsSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=StaffMember.Role.choices, allow_null=True)
+    department = serializers.IntegerField(allow_null=True)
+    is_hospital_admin = serializers.BooleanField()
+    can = CanSerializer()
+    patient_permissions = serializers.CharField()
+
+    class Meta:
+        ref_name = "MyPermissions"
+
+
+class MyPermissionsView(MethodPermissions, APIView):
     """What the caller may do in this hospital, for frontends to show or hide actions: asked of the same
     permission classes the endpoints enforce."""
 
-    permission_classes = [IsTenantMember]
+    method_permissions = {"GET": IsTenantMember}
 
+    @extend_schema(responses=MyPermissionsSerializer)
     def get(self, request):
         staff = staff_member_of(request)
         return Response(

@@ -1,16 +1,18 @@
 """The staff API on a hospital subdomain: invitations, departments, staff; and accepting an invitation.
 
-Thin views over staff.services and staff.selectors.
+Thin views over staff.services and staff.selectors, in the project's one API style (ARCHITECTURE.md "API
+style"): reads are DRF generics over a selector, each write is a handler that validates its input serializer,
+calls one service and answers with the output serializer; `@extend_schema` on the handler says so.
 """
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.generics import ListCreateAPIView, RetrieveUpdateAPIView
+from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import CanonicalEmailField, ClientField
+from accounts.serializers import CanonicalEmailField, ClientField, LoginResponseSerializer
 from accounts.views import LoginView
 from core.api import MethodPermissions
 from staff import mfa, selectors, services
@@ -31,7 +33,7 @@ class InvitationCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=StaffMember.Role.choices)
 
 
-class InvitationListCreateView(MethodPermissions, ListCreateAPIView):
+class InvitationListCreateView(MethodPermissions, ListAPIView):
     """GET: the hospital's invitations (newest first). POST {email, role}: invite by email."""
 
     method_permissions = {"GET": ADMIN, "POST": ADMIN}
@@ -40,7 +42,8 @@ class InvitationListCreateView(MethodPermissions, ListCreateAPIView):
     def get_queryset(self):
         return Invitation.objects.select_related("invited_by")
 
-    def create(self, request, *args, **kwargs):
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
+    def post(self, request, *args, **kwargs):
         data = InvitationCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         invitation = services.invitation_create(hospital=request.tenant, invited_by=request.user, **data.validated_data)
@@ -52,6 +55,7 @@ class InvitationRevokeView(MethodPermissions, APIView):
 
     method_permissions = {"DELETE": ADMIN}
 
+    @extend_schema(responses={204: None}, summary="Revoke an invitation")
     def delete(self, request, pk: int):
         services.invitation_revoke(invitation=get_object_or_404(Invitation, pk=pk))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -85,47 +89,72 @@ class StaffCreateSerializer(serializers.Serializer):
     )
 
 
-class DepartmentListCreateView(MethodPermissions, ListCreateAPIView):
+class DepartmentListCreateView(MethodPermissions, ListAPIView):
+    """GET: the hospital's departments. POST {name, code, head?}: create one."""
+
     serializer_class = DepartmentSerializer
     queryset = Department.objects.all()
     method_permissions = {"GET": WORKSPACE, "POST": ADMIN}
 
-    def perform_create(self, serializer):
-        serializer.instance = services.department_create(**serializer.validated_data)
+    @extend_schema(request=DepartmentSerializer, responses={201: DepartmentSerializer})
+    def post(self, request, *args, **kwargs):
+        data = DepartmentSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        department = services.department_create(**data.validated_data)
+        return Response(DepartmentSerializer(department).data, status=status.HTTP_201_CREATED)
 
 
-class DepartmentDetailView(MethodPermissions, RetrieveUpdateAPIView):
+class DepartmentDetailView(MethodPermissions, RetrieveAPIView):
+    """GET a department; PUT/PATCH its name, code or head."""
+
     serializer_class = DepartmentSerializer
     queryset = Department.objects.all()
     method_permissions = {"GET": WORKSPACE, "PUT": ADMIN, "PATCH": ADMIN}
 
-    def perform_update(self, serializer):
-        services.department_update(department=serializer.instance, **serializer.validated_data)
+    def put(self, request, *args, **kwargs):
+        department = self.get_object()
+        data = DepartmentSerializer(department, data=request.data, partial=request.method == "PATCH")
+        data.is_valid(raise_exception=True)
+        department = services.department_update(department=department, **data.validated_data)
+        return Response(DepartmentSerializer(department).data)
+
+    patch = put
 
 
-class StaffListCreateView(MethodPermissions, ListCreateAPIView):
+class StaffListCreateView(MethodPermissions, ListAPIView):
+    """GET: the hospital's staff. POST {email, role, department?}: give an account of this hospital a role."""
+
     serializer_class = StaffSerializer
     method_permissions = {"GET": WORKSPACE, "POST": ADMIN}
 
     def get_queryset(self):
         return selectors.staff_list()
 
-    def create(self, request, *args, **kwargs):
+    @extend_schema(request=StaffCreateSerializer, responses={201: StaffSerializer})
+    def post(self, request, *args, **kwargs):
         data = StaffCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         staff = services.staff_member_add(hospital=request.tenant, actor=request.user, **data.validated_data)
         return Response(StaffSerializer(staff).data, status=status.HTTP_201_CREATED)
 
 
-class StaffDetailView(MethodPermissions, RetrieveUpdateAPIView):
+class StaffDetailView(MethodPermissions, RetrieveAPIView):
+    """GET a staff member; PUT/PATCH its role, department or whether it is active (audited)."""
+
     serializer_class = StaffSerializer
     method_permissions = {"GET": WORKSPACE, "PUT": ADMIN, "PATCH": ADMIN}
 
     def get_queryset(self):
         return selectors.staff_list()
 
-    def perform_update(self, serializer):
-        services.staff_member_update(staff=serializer.instance, actor=self.request.user, **serializer.validated_data)
+    def put(self, request, *args, **kwargs):
+        staff = self.get_object()
+        data = StaffSerializer(staff, data=request.data, partial=request.method == "PATCH")
+        data.is_valid(raise_exception=True)
+        staff = services.staff_member_update(staff=staff, actor=request.user, **data.validated_data)
+        return Response(StaffSerializer(staff).data)
+
+    patch = put
 
 
 # Accepting an invitation is a login of the invited account (/accounts/invitations/accept/, config/urls_tenants.py).
@@ -144,6 +173,11 @@ class InvitationAcceptView(LoginView):
 
     serializer_class = InvitationAcceptSerializer
 
+    @extend_schema(
+        responses=LoginResponseSerializer,
+        summary="Accept an invitation: answers like a login",
+        description="Sets the password and answers exactly like a login, `client` included.",
+    )
     def post(self, request, *args, **kwargs):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)

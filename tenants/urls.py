@@ -2,12 +2,10 @@
 
 from django.urls import path
 
-from accounts.permissions import IsPlatformStaff
-from audit.views import AuditEventListView
 from tenants import views
 
 urlpatterns = [
-    path("audit/", AuditEventListView.as_view(permission_classes=[IsPlatformStaff]), name="platform-audit"),
+    path("audit/", views.PlatformAuditView.as_view(), name="platform-audit"),
     path("hospitals/", views.HospitalListCreateView.as_view(), name="platform-hospital-list"),
     path("hospitals/<slug:slug>/", views.HospitalDetailView.as_view(), name="platform-hospital-detail"),
     path("hospitals/<slug:slug>/suspend/", views.HospitalSuspendView.as_view(), name="platform-hospital-suspend"),

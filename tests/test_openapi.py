@@ -4,6 +4,7 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from core.api import MethodPermissions
 from tenants.services import hospital_host
 
 
@@ -20,6 +21,11 @@ def test_schema_generates_valid_and_without_warnings(urlconf, tmp_path):
             assert operation.get("security") != [{}], (method, path)
             assert {} not in operation.get("security", []), (method, path)
     assert "security" not in schema
+    # A view's description is its own: never the docstring of a mixin such as core.api.MethodPermissions.
+    helper_doc = MethodPermissions.__doc__.split()[:6]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert operation.get("description", "").split()[:6] != helper_doc, (method, path)
     names = schema["components"]["schemas"]
     assert not [name for name in names if name.endswith(("RequestRequest", "ResponseRequest"))]
 

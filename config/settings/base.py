@@ -65,7 +65,7 @@ SHARED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "dj_rest_auth",
     "dj_rest_auth.registration",
-    "drf_spectacular",  # OpenAPI schema at /api/schema/ (config/openapi.py)
+    "drf_spectacular",  # OpenAPI schema at /api/schema/ (core/openapi.py, @extend_schema on the views)
     "drf_spectacular_sidecar",  # Swagger UI's assets served by us (/api/docs/), no CDN
     "corsheaders",  # each hospital's frontend origin (core/cors.py)
     "django_guid",  # request ids in every log line, passed on to Celery tasks
@@ -222,7 +222,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "core.openapi.AutoSchema",
 }
 
-# OpenAPI (drf-spectacular): one schema per URLconf, error shapes and limits in config/openapi.py.
+# OpenAPI (drf-spectacular): one schema per URLconf, error shapes and limits in core/openapi.py.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Hospital platform API",
     "VERSION": "1.0.0",
@@ -232,6 +232,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "core.openapi.postprocess_schema"],
     "ENUM_NAME_OVERRIDES": {"StaffRoleEnum": "staff.models.StaffMember.Role"},
+    # A view's description is its own docstring, never that of core.api.MethodPermissions.
+    "GET_LIB_DOC_EXCLUDES": "core.openapi.lib_doc_excludes",
     # The docs page (/api/docs/) loads Swagger UI from our static files, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -293,7 +295,8 @@ EMAIL_PORT = env.int("EMAIL_PORT", default=1025)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
-EMAIL_TIMEOUT = 10
+# Seconds an SMTP conversation may stall before the send counts as failed (and is retried).
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Hospital Platform <no-reply@localhost>")
 
 # Where links in a hospital's emails point: its own frontend. "{slug}" and
@@ -355,6 +358,9 @@ EMAIL_RETRY_MAX_SECONDS = env.float("EMAIL_RETRY_MAX_SECONDS", default=3600.0)
 # A queued email not sent after this long is queued again by the sweep
 # (its message was lost with the broker or a worker).
 EMAIL_REQUEUE_AFTER_SECONDS = env.float("EMAIL_REQUEUE_AFTER_SECONDS", default=120.0)
+# How long a worker keeps trying to record an email the SMTP server took as sent, after losing its database
+# connection (emails.services.email_sent_record_on_new_connection): past it, the sweep may send it again.
+EMAIL_SENT_RECORD_PATIENCE_SECONDS = env.float("EMAIL_SENT_RECORD_PATIENCE_SECONDS", default=60.0)
 
 # CACHE: keys carry the schema name, so hospitals never share entries.
 # Redis (the broker's server, another db number): throttle counters must be

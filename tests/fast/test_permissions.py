@@ -2,13 +2,18 @@
 
 import datetime
 
+import pytest
+from django.http import Http404
 from django.test import RequestFactory
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
 
 from accounts.models import User
 from accounts.permissions import IsPlatformStaff
 from accounts.services import user_create_verified
 from hospitals import permissions as perms
 from hospitals import selectors, services
+from hospitals.views import PatientRecordView
 from staff import services as staff_services
 from staff.models import StaffMember
 from tenants.models import Hospital
@@ -77,3 +82,37 @@ def test_platform_staff_only_on_the_platform_domain(hospital_a):
     assert allowed(staff, platform)
     assert not allowed(staff, hospital_a)  # platform staff have no say inside a hospital
     assert not allowed(member, platform) and not allowed(member, hospital_a)
+
+
+def record_view(view_class, staff: StaffMember, method: str, pk: int):
+    """A patient endpoint as DRF sets it up for `method` by `staff`, up to the point its handler looks the record up."""
+    request = Request(getattr(RequestFactory(), method.lower())(f"/api/patients/{pk}/"))
+    request.user = staff.user
+    view = view_class()
+    view.request, view.args, view.kwargs, view.format_kwarg = request, (), {"pk": pk}, None
+    return view
+
+
+def test_a_patient_the_caller_may_not_view_is_a_404_and_a_missing_grant_a_403(in_hospital):
+    admin = make_staff(in_hospital, StaffMember.Role.HOSPITAL_ADMIN)
+    receptionist = make_staff(in_hospital, StaffMember.Role.RECEPTIONIST)
+    outsider = make_staff(in_hospital, StaffMember.Role.DOCTOR)
+    registered = patient(receptionist, "MRN-PA-1")  # the receptionist may view it, demographics only
+    endpoints = [(view, method) for view in PatientRecordView.__subclasses__() for method in view.patient_needs]
+    assert len(endpoints) == 8
+    for view, method in endpoints:
+        # Every method, whatever it needs: a record outside the caller's patients does not exist for it.
+        with pytest.raises(Http404):
+            record_view(view, outsider, method, registered.pk).patient()
+        assert record_view(view, admin, method, registered.pk).patient() == registered
+        if view.patient_needs[method] == perms.VIEW:
+            assert record_view(view, receptionist, method, registered.pk).patient() == registered
+        else:  # it may view the record, so it learns only that it may not do this
+            with pytest.raises(PermissionDenied, match="You may view this patient, but not do this."):
+                record_view(view, receptionist, method, registered.pk).patient()
+
+
+def test_every_patient_endpoint_names_the_grant_each_of_its_methods_needs():
+    for view in PatientRecordView.__subclasses__():
+        handlers = {name.upper() for name in view.http_method_names if name not in {"options", "head"}}
+        assert {method for method in handlers if hasattr(view, method.lower())} == set(view.patient_needs), view
