@@ -14,6 +14,8 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from accounts.mfa.policy import ENROL_CLAIM
+from accounts.models import LoginSession
+from accounts.security.tokens import FAMILY_CLAIM
 from core.tenancy import request_tenant_confirm, request_tenant_confirmed, token_belongs_here, user_belongs_here
 
 
@@ -40,28 +42,37 @@ def _user_query() -> tuple[str, list[str], list[str]]:
     user_model = get_user_model()
     hospital_model = user_model._meta.get_field("hospital").related_model
     domain_table = get_tenant_domain_model()._meta.db_table
+    session_table = LoginSession._meta.db_table
     quote = connection.ops.quote_name
     user_fields = list(user_model._meta.concrete_fields)
     hospital_fields = list(hospital_model._meta.concrete_fields)
     columns = [f"u.{quote(str(f.column))}" for f in user_fields] + [
         f"h.{quote(str(f.column))}" for f in hospital_fields
     ]
-    # Schema-qualified: these tables live in public whatever the search_path.
+    # Schema-qualified: these tables live in public whatever the search_path. The two checks are scalar
+    # subqueries, not EXISTS: PostgreSQL plans an EXISTS in the select list twice (hashed and per row), and
+    # planning is most of this statement's cost (measured: README "Sessions: the cost per request").
     sql = (
-        f"SELECT {', '.join(columns)}, EXISTS(SELECT 1 FROM public.{quote(domain_table)} d"
-        " WHERE d.tenant_id = u.hospital_id AND d.domain = %s)"
+        f"SELECT {', '.join(columns)},"
+        f" COALESCE((SELECT true FROM public.{quote(domain_table)} d"
+        " WHERE d.tenant_id = u.hospital_id AND d.domain = %s LIMIT 1), false),"
+        # The token's session is live: ended ones (logout, a session end, a password change) and those past
+        # the hospital's idle or absolute limit refuse their access tokens at once. A primary-key probe.
+        f" COALESCE((SELECT true FROM public.{quote(session_table)} s"
+        " WHERE s.id = %s AND s.user_id = u.id AND s.ended_at IS NULL AND s.expires_at > now()), false)"
         f" FROM public.{quote(user_model._meta.db_table)} u"
         f" LEFT JOIN public.{quote(hospital_model._meta.db_table)} h ON h.id = u.hospital_id WHERE u.id = %s"
     )
     return sql, [f.attname for f in user_fields], [f.attname for f in hospital_fields]
 
 
-def user_with_hospital(*, user_id, host: str):
-    """The user with its hospital row cached on it, and `host_routes_here`: whether `host` routes to that
-    hospital now (one statement). None if there is no such user."""
+def user_with_hospital(*, user_id, host: str, session: str | None = None):
+    """The user with its hospital row cached on it, `host_routes_here`: whether `host` routes to that
+    hospital now, and `session_live`: whether the session `session` is (one statement). None if there is
+    no such user."""
     sql, user_names, hospital_names = _user_query()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [host, user_id])
+        cursor.execute(sql, [host, session, user_id])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -74,7 +85,8 @@ def user_with_hospital(*, user_id, host: str):
         hospital_model = user_model._meta.get_field("hospital").related_model
         hospital = hospital_model.from_db(connection.alias, hospital_names, hospital_values)
     user_model._meta.get_field("hospital").set_cached_value(user, hospital)
-    user.host_routes_here = row[-1]  # type: ignore[attr-defined]  # read by HospitalJWTAuthentication
+    user.host_routes_here = row[-2]  # type: ignore[attr-defined]  # read by HospitalJWTAuthentication
+    user.session_live = row[-1]  # type: ignore[attr-defined]
     return user
 
 
@@ -119,9 +131,13 @@ class HospitalJWTAuthentication(JWTCookieAuthentication):
         except KeyError as exc:
             raise InvalidToken(_("Token contained no recognizable user identification")) from exc
         tenant = getattr(self.request, "tenant", None)
-        user = user_with_hospital(user_id=user_id, host=getattr(tenant, "domain_url", ""))
+        user = user_with_hospital(
+            user_id=user_id, host=getattr(tenant, "domain_url", ""), session=validated_token.get(FAMILY_CLAIM)
+        )
         if user is None:
             raise AuthenticationFailed(_("User not found"), code="user_not_found")
+        if not user.session_live:  # logged out, ended, timed out (or a token from before sessions)
+            raise AuthenticationFailed("Token is invalid or expired", code="token_not_valid")
         if api_settings.CHECK_USER_IS_ACTIVE and not user.is_active:
             raise AuthenticationFailed(_("User is inactive"), code="user_inactive")
         if api_settings.CHECK_REVOKE_TOKEN and validated_token.get(

@@ -65,3 +65,13 @@ def mfa_notice_queue(*, user, event: str) -> Email:
         hospital=user.hospital,
         context={"name": user.name, "event": event, "what": MFA_EVENTS[event]},
     )
+
+
+def sessions_ended_queue(*, user, count: int) -> Email:
+    """To the owner of sessions a hospital admin ended: why they were signed out."""
+    return email_queue(
+        kind=Email.Kind.SESSIONS_ENDED,
+        to=user.email,
+        hospital=user.hospital,
+        context={"name": user.name, "count": str(count)},
+    )

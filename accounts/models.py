@@ -231,3 +231,32 @@ class MfaChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class LoginSession(models.Model):
+    """One login, as its owner and hospital see it: a refresh token family (accounts/security/tokens.py).
+
+    Every token of the family, refresh and access, carries its id (the `family` claim). The row is the one
+    place that says whether they may still be used: the authenticated request reads it in the same statement
+    as the user (accounts/authentication.py), so an ended session's access tokens are refused at once.
+    """
+
+    id = models.CharField(max_length=32, primary_key=True)  # the `family` claim
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="login_sessions")
+    created = models.DateTimeField(default=timezone.now)
+    last_used = models.DateTimeField(default=timezone.now)  # the login or the last refresh
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    # The earliest of: the refresh token's expiry, the idle timeout after `last_used` and the absolute
+    # lifetime after `created` (the hospital's settings at the last use). Moved on at every refresh.
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user"], condition=Q(ended_at__isnull=True), name="accounts_loginsession_live"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.user_id})"

@@ -19,12 +19,14 @@ from accounts import emails
 from accounts.addresses import InvalidEmail, canonical_email
 from accounts.security.services import password_check
 from accounts.security.tokens import (
+    FAMILY_CLAIM,
     ensure_token_belongs_here,
-    refresh_token_family_start,
     refresh_token_from,
     refresh_token_rotate,
+    session_live,
+    session_start,
 )
-from core.tenancy import HOSPITAL_CLAIM, request_hospital_id
+from core.tenancy import request_hospital_id
 
 User = get_user_model()
 
@@ -318,17 +320,15 @@ class PasswordResetLinkSerializer(serializers.Serializer):
 
 
 class HospitalTokenObtainPairSerializer(TokenObtainPairSerializer):
-    """dj-rest-auth's JWT_TOKEN_CLAIMS_SERIALIZER: adds the hospital claim.
+    """dj-rest-auth's JWT_TOKEN_CLAIMS_SERIALIZER: a new session (accounts.security.tokens.session_start).
 
-    The access token copies the refresh token's claims, and rotation keeps them.
+    Our login views call session_start themselves, with the request (the session's address and agent);
+    this is for anything that calls dj-rest-auth's `jwt_encode`.
     """
 
     @classmethod
     def get_token(cls, user):
-        token = super().get_token(user)  # simplejwt records it as outstanding
-        token[HOSPITAL_CLAIM] = user.hospital_id
-        refresh_token_family_start(token)
-        return token
+        return session_start(user=user)
 
 
 class HospitalTokenRefreshSerializer(CookieTokenRefreshSerializer):
@@ -356,4 +356,6 @@ class HospitalTokenVerifySerializer(TokenVerifySerializer):
         ensure_token_belongs_here(token, self.context["request"])
         if BlacklistedToken.objects.filter(token__jti=token.get("jti")).exists():
             raise InvalidToken()  # simplejwt answers 400 "Token is blacklisted"
+        if not session_live(token.get(FAMILY_CLAIM)):  # its session has ended: no longer usable anywhere
+            raise InvalidToken()
         return super().validate(attrs)

@@ -15,9 +15,11 @@ from django_tenants.utils import schema_context
 
 from accounts import emails
 from accounts.models import User
-from accounts.security.tokens import refresh_tokens_revoke
+from accounts.security.tokens import refresh_tokens_revoke, sessions_end
+from accounts.selectors import sessions_live
 from audit.models import AuditEvent
 from audit.services import audit_record
+from core.api import ServiceError
 
 if TYPE_CHECKING:  # tenants sits above accounts: its model is only named here
     from tenants.models import Hospital
@@ -107,10 +109,11 @@ def registrations_expired_purge() -> int:
 def password_changed(*, user, reset: bool = False) -> None:
     """After a password change or reset: every session ends, and the owner is told in case it was not them.
 
-    Refresh tokens are blacklisted here; access tokens die with the password
-    hash they carry (simplejwt's CHECK_REVOKE_TOKEN).
+    Every session ends here: its access tokens are refused from the next request
+    on, its refresh tokens blacklisted (access tokens also carry a hash of the
+    password hash, simplejwt's CHECK_REVOKE_TOKEN).
     """
-    refresh_tokens_revoke(user_id=user.pk)
+    refresh_tokens_revoke(user_id=user.pk, reason="password_reset" if reset else "password_changed")
     audit_record(
         action=AuditEvent.Action.PASSWORD_RESET if reset else AuditEvent.Action.PASSWORD_CHANGED,
         actor=user,
@@ -132,3 +135,33 @@ def user_create_verified(
         user = User.objects.create_user(email, password, hospital=hospital, first_name=first_name, last_name=last_name)
         EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     return user
+
+
+def session_end(*, user, session_id: str) -> None:
+    """The user ends one of their own live sessions (the current one too: that is a logout)."""
+    if not sessions_live(user_id=user.pk).filter(pk=session_id).exists():
+        raise ServiceError("No such session.", code="not_found", status=404)
+    sessions_end(user_id=user.pk, only=session_id, reason="ended_by_user")
+
+
+def sessions_end_others(*, user, current: str | None) -> int:
+    """The user ends all their sessions but `current` (the one making the request); returns how many."""
+    ended, _ = sessions_end(user_id=user.pk, keep=current, reason="ended_by_user")
+    return len(ended)
+
+
+def sessions_end_by_admin(*, user, actor, reason: str = "ended_by_admin") -> int:
+    """A hospital admin ends every session of `user` (one of their staff): audited, and the user told by email.
+
+    Returns how many were live. Called in the hospital's schema (the trail is the hospital's).
+    """
+    with transaction.atomic():
+        ended, revoked = sessions_end(user_id=user.pk, reason=reason)
+        audit_record(
+            action=AuditEvent.Action.SESSIONS_ENDED,
+            actor=actor,
+            target=user,
+            detail={"sessions": len(ended), "revoked_tokens": revoked, "reason": reason},
+        )
+        emails.sessions_ended_queue(user=user, count=len(ended))
+    return len(ended)

@@ -2,6 +2,7 @@ from celery import shared_task
 
 from accounts.mfa.services import mfa_challenges_purge
 from accounts.security.attempts import counters_purge
+from accounts.security.tokens import sessions_purge
 from accounts.services import registrations_expired_purge
 
 
@@ -16,3 +17,9 @@ def login_counters_purge_task() -> int:
 def registrations_expired_purge_task() -> int:
     """Frees the addresses of self-registrations left unverified past the verification window."""
     return registrations_expired_purge()
+
+
+@shared_task
+def sessions_purge_task() -> int:
+    """Drops the login sessions over for a week (their tokens were refused all along)."""
+    return sessions_purge()

@@ -17,7 +17,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.http import Http404
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -26,7 +26,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import UntypedToken
 from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyView
 
-from accounts import services
+from accounts import selectors, services
 from accounts.authentication import csrf_enforce
 from accounts.mfa.policy import ENROL_CLAIM, mfa_required_for
 from accounts.mfa.services import (
@@ -36,15 +36,15 @@ from accounts.mfa.services import (
     mfa_reauthenticate,
     step_up_check,
 )
+from accounts.models import LoginSession
 from accounts.permissions import IsTenantMember
-from accounts.security.tokens import refresh_token_from, refresh_token_here
+from accounts.security.tokens import FAMILY_CLAIM, refresh_token_from, refresh_token_here, session_start, sessions_end
 from accounts.serializers import (
     APP,
     BROWSER,
     LOGIN_RESULT,
     TOKEN_VERIFIED,
     EmailConfirmLinkSerializer,
-    HospitalTokenObtainPairSerializer,
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
     InvitationLinkSerializer,
@@ -110,7 +110,7 @@ class LoginView(rest_auth.LoginView):
         self.user = user
         if "mfa_at" not in claims and mfa_required_for(user):
             claims[ENROL_CLAIM] = True  # no second factor yet, and one is required: it may only enrol one
-        refresh = HospitalTokenObtainPairSerializer.get_token(user)  # starts the token family
+        refresh = session_start(user=user, request=self.request)  # a new token family: the session
         for name, value in claims.items():
             refresh[name] = value
         self.refresh_token, self.access_token = refresh, refresh.access_token
@@ -297,7 +297,12 @@ class LogoutView(rest_auth.LogoutView):
                     error_body(exc.detail["detail"], str(exc.detail["code"])), status=status.HTTP_401_UNAUTHORIZED
                 )
             else:
-                token.blacklist()
+                # Ends the session under its row lock: a refresh in flight with this token finishes first
+                # and its successor is blacklisted with the rest (accounts.security.tokens.sessions_end).
+                if token.get(FAMILY_CLAIM):
+                    sessions_end(user_id=int(token["user_id"]), only=token[FAMILY_CLAIM], reason="logout")
+                else:  # a token from before sessions
+                    token.blacklist()
                 audit_record(
                     action=AuditEvent.Action.LOGOUT, target_type="accounts.user", target_id=token.get("user_id", "")
                 )
@@ -384,3 +389,67 @@ class InvitationLinkView(EmailLinkView):
 @extend_schema_view(get=extend_schema(responses=PasswordResetLinkSerializer, summary=LINK_SUMMARY))
 class PasswordResetLinkView(EmailLinkView):
     post_to = "/accounts/password/reset/confirm/ with new_password1 and new_password2"
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField(help_text="The session this request is made with.")
+
+    class Meta:
+        model = LoginSession
+        fields = ("id", "created", "last_used", "expires_at", "client_address", "user_agent", "current")
+
+    def get_current(self, session) -> bool:
+        return session.pk == self.context.get("current")
+
+
+class SessionsEndedSerializer(serializers.Serializer):
+    ended = serializers.IntegerField(help_text="How many sessions were ended.")
+
+
+def current_session(request) -> str | None:
+    """The session (token family) the request's access token belongs to."""
+    return request.auth.get(FAMILY_CLAIM) if request.auth is not None else None
+
+
+class SessionListView(MethodPermissions, APIView):
+    """My logins: one per token family, until logout, its end, or the hospital's timeouts."""
+
+    method_permissions = {"GET": IsTenantMember, "DELETE": IsTenantMember}
+
+    @extend_schema(
+        summary="My active sessions",
+        description="One per login (token family): when it began and was last refreshed, from where, and which "
+        "one this request is made with (`current`).",
+        responses=SessionSerializer(many=True),
+    )
+    def get(self, request):
+        sessions = selectors.sessions_live(user_id=request.user.pk)
+        return Response(SessionSerializer(sessions, many=True, context={"current": current_session(request)}).data)
+
+    @extend_schema(
+        operation_id="accounts_sessions_end_others",
+        summary="End all my other sessions",
+        description="Every session but the current one: their access tokens are refused from the next request "
+        "on, their refresh tokens are revoked.",
+        request=None,
+        responses=SessionsEndedSerializer,
+    )
+    def delete(self, request):
+        ended = services.sessions_end_others(user=request.user, current=current_session(request))
+        return Response(SessionsEndedSerializer({"ended": ended}).data)
+
+
+class SessionDetailView(MethodPermissions, APIView):
+    method_permissions = {"DELETE": IsTenantMember}
+
+    @extend_schema(
+        operation_id="accounts_sessions_end",
+        summary="End one of my sessions",
+        description="Its tokens stop working at once. Ending the current session is a logout (the cookies "
+        "stay until the browser drops them, but nothing accepts them). Another user's session is a 404.",
+        request=None,
+        responses={204: None},
+    )
+    def delete(self, request, session_id: str):
+        services.session_end(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

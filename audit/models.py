@@ -12,6 +12,7 @@ class AuditEvent(models.Model):
         LOGIN_FAILED = "login_failed", "Login failed"
         LOGOUT = "logout", "Logout"
         REFRESH_TOKEN_REUSED = "refresh_token_reused", "Rotated refresh token presented again"
+        SESSIONS_ENDED = "sessions_ended", "Sessions ended"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         PASSWORD_RESET = "password_reset", "Password reset"
         INVITATION_SENT = "invitation_sent", "Invitation sent"

@@ -18,6 +18,7 @@ class Email(models.Model):
         VERIFY_EMAIL = "verify_email", "Email verification"
         PASSWORD_RESET = "password_reset", "Password reset"
         PASSWORD_CHANGED = "password_changed", "Password changed notice"
+        SESSIONS_ENDED = "sessions_ended", "Sessions ended notice"
         INVITATION = "invitation", "Staff invitation"
         ACCOUNT_EXISTS = "account_exists", "Account already exists"
         MFA_NOTICE = "mfa_notice", "Second factor changed or used"

@@ -21,6 +21,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.addresses import canonical_email_or_none
 from accounts.models import User
+from accounts.security.tokens import sessions_end
 from accounts.services import registration_unclaimed_release
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -72,7 +73,7 @@ def staff_member_update(*, staff: StaffMember, actor=None, detail: dict | None =
     all of it in one transaction.
     """
     with transaction.atomic():
-        old_role = staff.role
+        old_role, was_active = staff.role, staff.is_active
         for name, value in fields.items():
             setattr(staff, name, value)
         if staff.role != old_role:
@@ -88,6 +89,8 @@ def staff_member_update(*, staff: StaffMember, actor=None, detail: dict | None =
         staff.save()
         if staff.role != old_role:
             _role_change_record(staff=staff, old_role=old_role, actor=actor, detail=detail)
+        if was_active and not staff.is_active:  # deactivated: logged out everywhere, at once
+            sessions_end(user_id=staff.user_id, reason="deactivated")
     return staff
 
 

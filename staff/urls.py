@@ -13,4 +13,5 @@ urlpatterns = [
     path("staff/<int:pk>/", views.StaffDetailView.as_view(), name="staff-detail"),
     path("staff/<int:pk>/mfa-reset/", views.StaffMfaResetView.as_view(), name="staff-mfa-reset"),
     path("mfa-policy/", views.MfaPolicyView.as_view(), name="mfa-policy"),
+    path("staff/<int:pk>/sessions/", views.StaffSessionsView.as_view(), name="staff-sessions"),
 ]

@@ -12,8 +12,10 @@ from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import selectors as account_selectors
+from accounts import services as account_services
 from accounts.serializers import CanonicalEmailField, ClientField, LoginResponseSerializer
-from accounts.views import LoginView
+from accounts.views import LoginView, SessionsEndedSerializer, SessionSerializer, current_session
 from core.api import MethodPermissions
 from staff import mfa, selectors, services
 from staff.models import Department, Invitation, MfaPolicy, StaffMember
@@ -239,3 +241,29 @@ class StaffMfaResetView(MethodPermissions, APIView):
         staff = get_object_or_404(selectors.staff_list(), pk=pk)
         mfa.staff_mfa_reset(staff=staff, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class StaffSessionsView(MethodPermissions, APIView):
+    """A staff member's sessions, for the hospital's admins (a shared workstation left logged in, a lost phone)."""
+
+    method_permissions = {"GET": ADMIN, "DELETE": ADMIN}
+
+    def staff(self, pk: int) -> StaffMember:
+        return get_object_or_404(selectors.staff_list(), pk=pk)
+
+    @extend_schema(summary="A staff member's active sessions", responses=SessionSerializer(many=True))
+    def get(self, request, pk: int):
+        sessions = account_selectors.sessions_live(user_id=self.staff(pk).user_id)
+        return Response(SessionSerializer(sessions, many=True, context={"current": current_session(request)}).data)
+
+    @extend_schema(
+        summary="End all of a staff member's sessions",
+        description="Their tokens stop working at once; audited (`sessions_ended`), and the staff member is "
+        "told by email.",
+        request=None,
+        responses=SessionsEndedSerializer,
+    )
+    def delete(self, request, pk: int):
+        staff = self.staff(pk)
+        ended = account_services.sessions_end_by_admin(user=staff.user, actor=request.user)
+        return Response(SessionsEndedSerializer({"ended": ended}).data)

@@ -1,6 +1,6 @@
 """The routing table of the platform, in the public schema: which schema serves which host."""
 
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 from django_tenants.utils import get_public_schema_name
@@ -50,6 +50,10 @@ class Hospital(TenantMixin):
     slug = models.SlugField(max_length=SLUG_MAX_LENGTH, unique=True, validators=[slug_validator])
     is_active = models.BooleanField(default=True)
     created = models.DateTimeField(auto_now_add=True)
+    # Sessions (accounts.LoginSession) end after this many minutes without a refresh (a shared ward
+    # workstation), and at the latest this many minutes after their login. Empty: no such limit.
+    session_idle_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    session_max_minutes = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
 
     auto_create_schema = True
     auto_drop_schema = False  # a hospital's records are never dropped by a row delete

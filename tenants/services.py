@@ -121,13 +121,26 @@ def hospital_create(
     return hospital
 
 
-def hospital_update(*, hospital: Hospital, name: str) -> Hospital:
-    """Renames a hospital (its slug, host and schema stay: links already sent keep working)."""
-    name = (name or "").strip()
-    if not name:
-        raise ServiceError("A name is required.", code="name_required", field="name")
-    hospital.name = name
-    hospital.save(update_fields=["name"])
+SESSION_LIMITS = ("session_idle_minutes", "session_max_minutes")
+
+
+def hospital_update(*, hospital: Hospital, name: str | None = None, **session_limits: int | None) -> Hospital:
+    """Renames a hospital (its slug, host and schema stay: links already sent keep working) and sets its
+    session limits (accounts.LoginSession: None for none; they apply from each session's next login or refresh)."""
+    changed = []
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ServiceError("A name is required.", code="name_required", field="name")
+        hospital.name = name
+        changed.append("name")
+    for field, value in session_limits.items():
+        if field not in SESSION_LIMITS:
+            raise TypeError(field)
+        setattr(hospital, field, value)
+        changed.append(field)
+    if changed:
+        hospital.save(update_fields=changed)
     return hospital
 
 

@@ -24,7 +24,7 @@ class HospitalSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Hospital
-        fields = ("slug", "name", "domain", "is_active", "created")
+        fields = ("slug", "name", "domain", "is_active", "created", "session_idle_minutes", "session_max_minutes")
         read_only_fields = ("slug", "domain", "is_active", "created")
 
     def get_domain(self, hospital) -> str:
@@ -70,7 +70,7 @@ class HospitalListCreateView(PlatformView, ListAPIView):
 
 
 class HospitalDetailView(PlatformView, RetrieveAPIView):
-    """GET a hospital; PATCH/PUT its name."""
+    """GET a hospital; PATCH/PUT its name and its session limits (idle and absolute, in minutes)."""
 
     method_permissions = {"GET": IsPlatformStaff, "PUT": IsPlatformStaff, "PATCH": IsPlatformStaff}
     serializer_class = HospitalSerializer
@@ -83,7 +83,7 @@ class HospitalDetailView(PlatformView, RetrieveAPIView):
         hospital = self.get_object()
         data = HospitalSerializer(hospital, data=request.data, partial=request.method == "PATCH")
         data.is_valid(raise_exception=True)
-        hospital = services.hospital_update(hospital=hospital, name=data.validated_data.get("name", hospital.name))
+        hospital = services.hospital_update(hospital=hospital, **data.validated_data)
         return Response(HospitalSerializer(hospital).data)
 
     patch = put

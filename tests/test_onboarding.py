@@ -48,6 +48,8 @@ def test_onboarding_walkthrough(platform_api, api_for, api_a, mail_sink):
         "domain": f"{slug}.localhost",
         "is_active": True,
         "created": response.json()["created"],
+        "session_idle_minutes": None,  # no session limits: as long as the refresh token (tests/test_sessions.py)
+        "session_max_minutes": None,
     }
     hospital = Hospital.objects.get(slug=slug)
     api = api_for(hospital)

@@ -453,6 +453,9 @@ def test_accounts_without_an_active_role_get_403_on_workspace_lists(world, path)
         world.actors["admin"].api.patch(f"/api/staff/{inactive.staff.pk}/", json={"is_active": False}).status_code
         == 200
     )
+    # Deactivation ends their sessions at once (tests/test_sessions.py); logged in again, the account is no staff.
+    assert_json_error(inactive.api.get(path), 401, "token_not_valid")
+    inactive.api.login(inactive.user.email)
     assert_json_error(inactive.api.get(path), 403)
 
 
@@ -647,6 +650,8 @@ def test_deactivating_a_care_team_member_shuts_them_out_at_once(world):
     created(admin.post(f"/api/patients/{patient}/care-team/", json={"staff": nurse.staff.pk, "role": "nurse"}))
     assert nurse.api.get(f"/api/patients/{patient}/").status_code == 200
     assert admin.patch(f"/api/staff/{nurse.staff.pk}/", json={"is_active": False}).status_code == 200
+    assert_json_error(nurse.api.get(f"/api/patients/{patient}/"), 401, "token_not_valid")  # logged out
+    nurse.api.login(nurse.user.email)  # the account itself is active: it may log in, and is no staff
     assert_json_error(nurse.api.get(f"/api/patients/{patient}/"), 403)
     assert_json_error(nurse.api.get("/api/patients/"), 403)
     # An inactive staff member can't be put on a team either.
@@ -1077,6 +1082,8 @@ def test_my_permissions_follow_a_role_change_and_deactivation(world):
     body = member.api.get("/api/me/permissions/").json()
     assert body["role"] == ADMIN and body["is_hospital_admin"] is True and body["can"]["manage_care_teams"] is True
     assert admin.patch(f"/api/staff/{member.staff.pk}/", json={"is_active": False}).status_code == 200
+    assert member.api.get("/api/me/permissions/").status_code == 401  # deactivation ended the session
+    member.api.login(member.user.email)
     body = member.api.get("/api/me/permissions/").json()
     assert body["role"] is None and body["can"] == NO_CAN
 

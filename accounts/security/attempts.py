@@ -13,14 +13,14 @@ worker shares them, and they hold through a Redis outage):
 
 There is deliberately no address-only lock of the accounts themselves.
 
-Every login takes one attempt from all three in one transaction, *before* the
-password is checked: one `INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit`
-per budget, which PostgreSQL serialises on the row. A burst of parallel guesses
-therefore gets exactly `limit` password checks; the rest are refused unchecked
-(and uncounted, so an attacker who keeps trying cannot push the lock's end
-back). If any budget is spent the transaction rolls back and nothing is taken.
+Every login takes one attempt from all three in one statement, *before* the
+password is checked: an `INSERT ... ON CONFLICT DO UPDATE ... WHERE count < limit`
+of the three rows, which PostgreSQL serialises on each row. A burst of parallel
+guesses therefore gets exactly `limit` password checks; the rest are refused
+unchecked (and uncounted, so an attacker who keeps trying cannot push the lock's
+end back). If any budget is spent the statement fails and nothing is taken.
 A successful login gives its attempt back (and clears the account's failures
-from that address); a failed one keeps it, as the failure.
+from that address), in one statement too; a failed one keeps it, as the failure.
 
 The account budgets end `LOGIN_LOCKOUT_COOLOFF` after their last counted
 failure; the address budget is a fixed window of its rate's period. Keys name
@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 from rest_framework import exceptions, status
 
@@ -156,20 +157,35 @@ def second_factor_budgets(user) -> list[Budget]:
     return [Budget("mfa", key, settings.MFA_FAILURE_LIMIT, ends, SecondFactorLocked)]
 
 
+_TABLE = LoginAttemptCounter._meta.db_table
+# Every budget of a login in one statement. Each row's ON CONFLICT ... WHERE is PostgreSQL's atomic guard
+# (the count is read under the row lock); rows are taken in key order (the reservation's and the refund's
+# order, so the two never deadlock). A spent budget returns no row, and then the division by zero fails
+# the statement: a failed statement leaves nothing behind, so none of the budgets is taken.
 _TAKE = f"""
-    INSERT INTO {LoginAttemptCounter._meta.db_table} AS c (key, count, expires_at)
-    VALUES (%(key)s, 1, %(expires_at)s)
-    ON CONFLICT (key) DO UPDATE
-       SET count = CASE WHEN c.expires_at <= %(now)s THEN 1 ELSE c.count + 1 END,
-           expires_at = EXCLUDED.expires_at
-     WHERE c.expires_at <= %(now)s OR c.count < %(limit)s
-    RETURNING c.count
+    WITH budget (key, expires_at, lim) AS (SELECT * FROM unnest(%(keys)s::text[], %(expires)s::timestamptz[],
+                                                               %(limits)s::int[])),
+    taken AS (
+        INSERT INTO {_TABLE} AS c (key, count, expires_at)
+        SELECT key, 1, expires_at FROM budget ORDER BY key
+        ON CONFLICT (key) DO UPDATE
+           SET count = CASE WHEN c.expires_at <= %(now)s THEN 1 ELSE c.count + 1 END,
+               expires_at = EXCLUDED.expires_at
+         WHERE c.expires_at <= %(now)s OR c.count < (SELECT lim FROM budget WHERE budget.key = c.key)
+        RETURNING c.key, c.count
+    )
+    SELECT taken.key, taken.count / (CASE WHEN (SELECT count(*) FROM taken) = %(n)s THEN 1 ELSE 0 END)
+      FROM taken
 """
-
-
-class _Spent(Exception):
-    def __init__(self, budget: Budget) -> None:
-        self.budget = budget
+# The refund: the account's failures from this address deleted, one attempt back to the others. Every row
+# is touched only once `locked` holds it, and `locked` takes its rows in key order as the reservation does.
+_REFUND = f"""
+    WITH locked AS (SELECT key FROM {_TABLE} WHERE key = ANY(%(keys)s) ORDER BY key FOR UPDATE),
+    cleared AS (DELETE FROM {_TABLE} WHERE key = %(cleared)s AND key IN (SELECT key FROM locked))
+    UPDATE {_TABLE} AS c SET count = c.count - 1
+      FROM locked
+     WHERE c.key = locked.key AND c.key <> %(cleared)s AND c.count > 0 AND c.expires_at > %(now)s
+"""
 
 
 @dataclass
@@ -185,28 +201,28 @@ class Reservation:
         return [budget for budget, count in zip(self.budgets, self.counts, strict=True) if count >= budget.limit]
 
     def refund(self) -> None:
-        """The password was right: the attempt was no failure.
+        """The password was right: the attempt was no failure (one statement).
 
-        One single-row statement per budget, in the order they were taken, each
-        its own transaction: a refund never holds one counter while waiting for
-        another, so it cannot deadlock with a reservation.
+        A successful login clears the account's failures from this address only (its row deleted): the
+        owner logging in from home must not wipe what a guesser elsewhere has spent. The others get their
+        attempt back.
         """
-        now = timezone.now()
-        account_address, *others = self.budgets
-        # A successful login clears the account's failures from this address only: the
-        # owner logging in from home must not wipe what a guesser elsewhere has spent.
-        LoginAttemptCounter.objects.filter(key=account_address.key).delete()
-        for budget in others:
-            LoginAttemptCounter.objects.filter(key=budget.key, count__gt=0, expires_at__gt=now).update(
-                count=F("count") - 1
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _REFUND,
+                {
+                    "cleared": self.budgets[0].key,
+                    "keys": [budget.key for budget in self.budgets],
+                    "now": timezone.now(),
+                },
             )
 
 
 def attempt_reserve(request, email: str) -> Reservation:
     """Takes one attempt from every budget of this login, or raises the refusal of the first one spent.
 
-    The budgets are always taken in the same order (account and address, account, address), so two
-    reservations that share counters lock them in the same order and never deadlock.
+    The budgets' rows are always locked in key order (here and by the refund), so two reservations or
+    refunds that share counters never deadlock.
     """
     return budgets_take(budgets(request, email))
 
@@ -214,23 +230,40 @@ def attempt_reserve(request, email: str) -> Reservation:
 def budgets_take(found: list[Budget]) -> Reservation:
     """Takes one attempt from each of `found` in one transaction, or raises the refusal of the first one spent."""
     now = timezone.now()
-    counts: list[int] = []
+    params: dict[str, Any] = {
+        "keys": [budget.key for budget in found],
+        "expires": [budget.expires_at for budget in found],
+        "limits": [budget.limit for budget in found],
+        "now": now,
+        "n": len(found),
+    }
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            for budget in found:
-                cursor.execute(
-                    _TAKE, {"key": budget.key, "expires_at": budget.expires_at, "now": now, "limit": budget.limit}
-                )
-                row = cursor.fetchone()
-                if row is None:
-                    raise _Spent(budget)  # rolls back what the others took
-                counts.append(row[0])
-    except _Spent as spent:
+        # A savepoint only inside a transaction (the failed statement must not poison it); on its own
+        # the statement is atomic.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext(), connection.cursor() as cursor:
+            cursor.execute(_TAKE, params)
+            taken = dict(cursor.fetchall())
+    except DataError:  # division by zero: a budget is spent, nothing was taken
+        taken = {}
+    # No row at all when every budget is spent (one budget, as the second factor's, or all of a login's):
+    # then there is nothing to divide, and the refusal is the same.
+    if len(taken) != len(found):
+        spent = _first_spent(found, now)
         ends = (
-            LoginAttemptCounter.objects.filter(key=spent.budget.key).values_list("expires_at", flat=True).first()
-        ) or spent.budget.expires_at
-        raise spent.budget.refused(math.ceil((ends - timezone.now()).total_seconds())) from None
-    return Reservation(found, counts)
+            LoginAttemptCounter.objects.filter(key=spent.key).values_list("expires_at", flat=True).first()
+        ) or spent.expires_at
+        raise spent.refused(math.ceil((ends - timezone.now()).total_seconds())) from None
+    return Reservation(found, [taken[budget.key] for budget in found])
+
+
+def _first_spent(found: list[Budget], now: datetime) -> Budget:
+    """The first budget (in the reservation's order) at its limit, as a refusal names it."""
+    counts = dict(
+        LoginAttemptCounter.objects.filter(key__in=[b.key for b in found], expires_at__gt=now).values_list(
+            "key", "count"
+        )
+    )
+    return next((b for b in found if counts.get(b.key, 0) >= b.limit), found[0])
 
 
 def counters_purge() -> int:

@@ -15,6 +15,8 @@ urlpatterns = [
     path("login/mfa/", views.LoginMfaView.as_view(authentication_classes=NO_AUTH), name="rest_login_mfa"),
     path("logout/", views.LogoutView.as_view(authentication_classes=NO_AUTH), name="rest_logout"),
     path("user/", rest_auth.UserDetailsView.as_view(), name="rest_user_details"),
+    path("sessions/", views.SessionListView.as_view(), name="session-list"),
+    path("sessions/<str:session_id>/", views.SessionDetailView.as_view(), name="session-detail"),
     path("password/change/", views.PasswordChangeView.as_view(), name="rest_password_change"),
     *mfa_urls.urlpatterns,
     path("mfa/reauthenticate/", views.MfaReauthenticateView.as_view(), name="mfa_reauthenticate"),

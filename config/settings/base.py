@@ -347,6 +347,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
     },
     "accounts-login-counters-purge": {"task": "accounts.tasks.login_counters_purge_task", "schedule": 3600.0},
+    "accounts-sessions-purge": {"task": "accounts.tasks.sessions_purge_task", "schedule": 86400.0},
     "accounts-registrations-expired-purge": {
         "task": "accounts.tasks.registrations_expired_purge_task",
         "schedule": 86400.0,

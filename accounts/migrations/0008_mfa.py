@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0006_refresh_token_rotation"),
+        ("accounts", "0007_loginsession"),
     ]
 
     operations = [
