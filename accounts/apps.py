@@ -18,6 +18,15 @@ class AccountsConfig(AppConfig):
             if admin.site.is_registered(model):
                 admin.site.unregister(model)
 
+        # The admin's login asks for the second factor too (accounts/admin.py), and platform staff may be
+        # required to have one (MFA_REQUIRED_FOR_PLATFORM_STAFF, on in production).
+        from accounts.admin import SecondFactorAdminLoginForm
+        from accounts.mfa.policy import mfa_requirement_register, platform_staff_mfa_required
+
+        admin.site.login_form = SecondFactorAdminLoginForm
+        admin.site.login_template = "accounts/admin_login.html"
+        mfa_requirement_register(platform_staff_mfa_required)
+
 
 # allauth's one finding that does not hold here (it has no id, so SILENCED_SYSTEM_CHECKS cannot name it).
 REALM_EMAIL_FINDING = "Using email as a login method requires ACCOUNT_UNIQUE_EMAIL"

@@ -13,6 +13,7 @@ from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from accounts.mfa.policy import ENROL_CLAIM
 from accounts.models import LoginSession
 from accounts.security.tokens import FAMILY_CLAIM
 from core.tenancy import request_tenant_confirm, request_tenant_confirmed, token_belongs_here, user_belongs_here
@@ -114,6 +115,13 @@ class HospitalJWTAuthentication(JWTCookieAuthentication):
             if not (user.host_routes_here and hospital.is_active):
                 raise AuthenticationFailed("Token is invalid or expired", code="token_not_valid")
             request_tenant_confirm(request, hospital)
+        if token.get(ENROL_CLAIM) and not getattr(request.parser_context.get("view"), "mfa_enrolment_allowed", False):
+            # After the checks above: a token of another hospital is invalid there, not "must enrol".
+            raise PermissionDenied(
+                "This hospital requires a second factor for your account: enrol one at /accounts/mfa/totp/, "
+                "then log in again.",
+                code="mfa_enrollment_required",
+            )
         return result
 
     def get_user(self, validated_token):

@@ -49,6 +49,24 @@ def account_exists_queue(*, email: str) -> Email:
     return email_queue(kind=Email.Kind.ACCOUNT_EXISTS, to=email, hospital=hospital, context={"reset_link": reset_link})
 
 
+MFA_EVENTS = {
+    "enrolled": "A second factor (authenticator app) was added to",
+    "removed": "A second factor was removed from",
+    "recovery_code_used": "A recovery code was used to sign in to",
+    "reset": "An administrator removed every second factor from",
+}
+
+
+def mfa_notice_queue(*, user, event: str) -> Email:
+    """Tells the owner of an account that its second factors changed or a recovery code was used."""
+    return email_queue(
+        kind=Email.Kind.MFA_NOTICE,
+        to=user.email,
+        hospital=user.hospital,
+        context={"name": user.name, "event": event, "what": MFA_EVENTS[event]},
+    )
+
+
 def sessions_ended_queue(*, user, count: int) -> Email:
     """To the owner of sessions a hospital admin ended: why they were signed out."""
     return email_queue(

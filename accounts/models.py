@@ -188,6 +188,51 @@ class RefreshTokenFamily(models.Model):
         return f"{self.outstanding_id}: {self.family}"
 
 
+class Authenticator(models.Model):
+    """A second factor of one account (accounts/mfa/): public, beside the user it belongs to, like allauth's
+    `EmailAddress`. A copy in each hospital schema would point at the public user from 300 places, and the
+    two-step login reads it before any hospital-specific table matters."""
+
+    class Type(models.TextChoices):
+        TOTP = "totp", "Authenticator app (TOTP)"
+        RECOVERY_CODES = "recovery_codes", "Recovery codes"
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="authenticators")
+    type = models.CharField(max_length=20, choices=Type.choices)
+    # TOTP: the RFC 6238 secret, encrypted (accounts/mfa/crypto.py); never stored in the clear.
+    secret = models.TextField(blank=True)
+    # TOTP: the last time step accepted; a code of that step or an earlier one is refused (no replay).
+    last_used_step = models.BigIntegerField(null=True, blank=True)
+    # Recovery codes: a keyed hash of each unused code; a used one is removed.
+    code_hashes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "type"], name="accounts_authenticator_one_per_type")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.type}"
+
+
+class MfaChallenge(models.Model):
+    """The second step of a login, between a correct password and its code (`mfa_token`).
+
+    Only a SHA-256 of the token is stored. Bound to the account and the hospital the password was given at,
+    short-lived (`MFA_TOKEN_LIFETIME`), and used once: a successful second step sets `used_at`.
+    """
+
+    token_hash = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
+    hospital_id = models.BigIntegerField(null=True, blank=True)  # None: the platform domain
+    client = models.CharField(max_length=16)  # the login's `client`: where the tokens will travel
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
 class LoginSession(models.Model):
     """One login, as its owner and hospital see it: a refresh token family (accounts/security/tokens.py).
 

@@ -8,6 +8,7 @@ from dj_rest_auth.jwt_auth import CookieTokenRefreshSerializer
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from drf_spectacular.utils import PolymorphicProxySerializer
 from rest_framework import serializers
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenVerifySerializer
@@ -79,6 +80,34 @@ class LoginSerializer(rest_auth.LoginSerializer):
         # Same answer as a wrong password: a disabled account is not confirmed to exist.
         if not user.is_active:
             raise serializers.ValidationError("Unable to log in with provided credentials.")
+
+
+class SecondFactorSerializer(serializers.Serializer):
+    """One second-factor code: from the authenticator app, or a recovery code."""
+
+    code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="The authenticator app's 6-digit code."
+    )
+    recovery_code = serializers.CharField(
+        max_length=32, required=False, allow_blank=True, help_text="One of the recovery codes (each works once)."
+    )
+
+    def validate(self, attrs):
+        if bool(attrs.get("code")) == bool(attrs.get("recovery_code")):
+            raise serializers.ValidationError("Send either `code` or `recovery_code`.")
+        return attrs
+
+
+class LoginMfaSerializer(SecondFactorSerializer):
+    """The second step of a login: the first step's `mfa_token` and one code."""
+
+    mfa_token = serializers.CharField(max_length=200, help_text="From the login's `mfa_required` answer.")
+
+
+class MfaReauthenticateSerializer(SecondFactorSerializer):
+    """A second factor given again while logged in (step-up); the new tokens travel as `client` says."""
+
+    client = ClientField()
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -202,6 +231,30 @@ class LoginResponseSerializer(serializers.Serializer):
 
     class Meta:
         ref_name = "Login"
+
+
+class MfaRequiredSerializer(serializers.Serializer):
+    """The login's answer for an account with a second factor: no tokens yet (accounts/mfa/services.py)."""
+
+    mfa_required = serializers.BooleanField(help_text="Always true: the password was right, a second factor is due.")
+    mfa_token = serializers.CharField(
+        help_text="For `POST /accounts/login/mfa/`: single-use, valid a few minutes, here only (this hospital)."
+    )
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=["totp", "recovery_code"]),
+        help_text="The second factors this account can give: `totp` (`code`), `recovery_code` (`recovery_code`).",
+    )
+
+    class Meta:
+        ref_name = "MfaRequired"
+
+
+# The login answers one or the other.
+LOGIN_RESULT = PolymorphicProxySerializer(
+    component_name="LoginResult",
+    serializers=[LoginResponseSerializer, MfaRequiredSerializer],
+    resource_type_field_name=None,
+)
 
 
 class RefreshRequestSerializer(serializers.Serializer):

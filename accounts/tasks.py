@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from accounts.mfa.services import mfa_challenges_purge
 from accounts.security.attempts import counters_purge
 from accounts.security.tokens import sessions_purge
 from accounts.services import registrations_expired_purge
@@ -7,8 +8,9 @@ from accounts.services import registrations_expired_purge
 
 @shared_task
 def login_counters_purge_task() -> int:
-    """Drops the login budget's counters whose window has ended (an expired counter counts as zero anyway)."""
-    return counters_purge()
+    """Drops the login budget's counters whose window has ended (an expired counter counts as zero anyway),
+    and the second-step tokens past their lifetime."""
+    return counters_purge() + mfa_challenges_purge()
 
 
 @shared_task

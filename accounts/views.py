@@ -5,6 +5,7 @@ Each subclass changes one thing; everything else is dj-rest-auth's. Each carries
 dj-rest-auth and simplejwt leave undescribed are in accounts/serializers.py.
 """
 
+import time
 from datetime import UTC, datetime
 
 from allauth.account.models import EmailAddress
@@ -19,6 +20,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import InvalidToken
 from rest_framework_simplejwt.tokens import UntypedToken
@@ -26,18 +28,29 @@ from rest_framework_simplejwt.views import TokenVerifyView as SimpleJWTVerifyVie
 
 from accounts import selectors, services
 from accounts.authentication import csrf_enforce
+from accounts.mfa.policy import ENROL_CLAIM, mfa_required_for
+from accounts.mfa.services import (
+    mfa_challenge_start,
+    mfa_login_verify,
+    mfa_methods,
+    mfa_reauthenticate,
+    step_up_check,
+)
 from accounts.models import LoginSession
 from accounts.permissions import IsTenantMember
 from accounts.security.tokens import FAMILY_CLAIM, refresh_token_from, refresh_token_here, session_start, sessions_end
 from accounts.serializers import (
     APP,
     BROWSER,
+    LOGIN_RESULT,
     TOKEN_VERIFIED,
     EmailConfirmLinkSerializer,
     HospitalTokenRefreshSerializer,
     HospitalTokenVerifySerializer,
     InvitationLinkSerializer,
+    LoginMfaSerializer,
     LoginResponseSerializer,
+    MfaReauthenticateSerializer,
     PasswordResetLinkSerializer,
     RefreshRequestSerializer,
     RefreshResponseSerializer,
@@ -55,32 +68,59 @@ from core.tenancy import request_hospital_id
 
 @extend_schema_view(
     post=extend_schema(
-        responses=LoginResponseSerializer,
+        responses=LOGIN_RESULT,
         summary="Log in (email and password)",
         description="Verified accounts of this hospital (or platform staff, on the platform domain) only. "
         "Browsers (`client` absent or `browser`): sets the `hospital-access`, `hospital-refresh` (HttpOnly) "
         "and `csrftoken` cookies, and `refresh` is empty. `client: app` (no cookie jar): no cookies, the "
-        "refresh token is in `refresh`. Creates no session. Too many failures for one account answer 429.",
+        "refresh token is in `refresh`. Creates no session. Too many failures for one account answer 429. "
+        "An account with a second factor gets no tokens and no cookies: the answer is `MfaRequired`, and "
+        "`POST /accounts/login/mfa/` with its `mfa_token` and a code completes the login.",
     )
 )
 class LoginView(rest_auth.LoginView):
     """Browsers get their tokens in HttpOnly cookies; `client: app` gets the refresh token in the body, no cookies.
 
     Failed logins are limited by the attempt budget in the backend (accounts/security/attempts.py), not a throttle.
+    An account with a second factor gets no tokens here: a correct password answers `mfa_required` and an
+    `mfa_token` for `LoginMfaView` (accounts/mfa/services.py).
     """
 
     client = BROWSER  # the validated `client` of the body (accounts.serializers.ClientField)
+    mfa_token: str | None = None  # set when the password was right and a second factor is due
+    methods: list[str] = []
 
     def login(self):
         self.client = self.serializer.validated_data["client"]
-        self.user = self.serializer.validated_data["user"]
-        self.refresh_token = session_start(user=self.user, request=self.request)
-        self.access_token = self.refresh_token.access_token
+        user = self.serializer.validated_data["user"]
+        self.methods = mfa_methods(user)
+        if self.methods:
+            self.user = user
+            self.mfa_token = mfa_challenge_start(user=user, request=self.request, client=self.client)
+            return
+        self.login_complete(user)
+
+    def login_complete(self, user, **claims) -> None:
+        """Completes a login, whatever proved who the user is: a token family (with `claims`) and the login event.
+
+        `get_response()` then answers it (cookies or the `client: app` body). Every way of logging in ends here
+        (a password, a password and a second factor, an accepted invitation). An account that must have a second
+        factor (accounts/mfa/policy.py) and logs in without one gets tokens that only open its enrolment.
+        """
+        self.user = user
+        if "mfa_at" not in claims and mfa_required_for(user):
+            claims[ENROL_CLAIM] = True  # no second factor yet, and one is required: it may only enrol one
+        refresh = session_start(user=user, request=self.request)  # a new token family: the session
+        for name, value in claims.items():
+            refresh[name] = value
+        self.refresh_token, self.access_token = refresh, refresh.access_token
         # No Django session login happens, so announce the login ourselves
-        # (Django's own receiver records last_login).
-        user_logged_in.send(sender=type(self.user), request=self.request._request, user=self.user)
+        # (Django's own receiver records last_login; audit's records the event).
+        user_logged_in.send(sender=type(user), request=self.request._request, user=user)
 
     def get_response(self):
+        if self.mfa_token is not None:  # no tokens and no cookies until the second factor
+            return Response({"mfa_required": True, "mfa_token": self.mfa_token, "methods": self.methods})
         if self.client == APP:
             response = super().get_response()
             response.data["refresh"] = str(self.refresh_token)
@@ -91,9 +131,70 @@ class LoginView(rest_auth.LoginView):
         return super().get_response()
 
 
+class LoginMfaView(LoginView):
+    """The second step of a login: the `mfa_token` of the first and a TOTP or recovery code.
+
+    Answers exactly like a login without MFA (the tokens travel as the first step's `client` asked); the
+    tokens carry `amr` (how the user proved who they are) and `mfa_at` (when the second factor was given).
+    """
+
+    serializer_class = LoginMfaSerializer
+
+    @extend_schema(
+        summary="Log in, second step: a TOTP code or a recovery code",
+        description="With the `mfa_token` of the login's `MfaRequired` answer and either `code` (the "
+        "authenticator app's) or `recovery_code` (each works once). Answers exactly like a login without a second "
+        "factor: tokens and cookies as the first step's `client` asked. A wrong code answers 400 "
+        "`mfa_code_invalid` and spends one of the account's attempts (`MFA_FAILURE_LIMIT`; then 429 `mfa_locked`); "
+        "an unknown, used, expired or other hospital's token 401 `mfa_token_invalid`. An app code is accepted once.",
+        request=LoginMfaSerializer,
+        responses=LoginResponseSerializer,
+    )
+    def post(self, request, *args, **kwargs):
+        self.request = request
+        serializer = LoginMfaSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        factor = mfa_login_verify(request=request, **serializer.validated_data)
+        self.client = factor.client
+        self.login_complete(factor.user, amr=["pwd", factor.method], mfa_at=int(time.time()))
+        return self.get_response()
+
+
+class MfaReauthenticateView(LoginView):
+    """Step-up: a logged-in user gives a second factor again and gets tokens with a fresh `mfa_at`.
+
+    Answers exactly like a login (a new token family, cookies or the `client: app` body). Open to an
+    enrolment-only session too: right after enrolling, it turns that session into a full one.
+    """
+
+    serializer_class = MfaReauthenticateSerializer
+    permission_classes = (IsTenantMember,)
+    authentication_classes = api_settings.DEFAULT_AUTHENTICATION_CLASSES
+    mfa_enrolment_allowed = True
+
+    @extend_schema(
+        summary="Give a second factor again (step-up)",
+        description="For an account with a second factor: a TOTP `code` or a `recovery_code`, on the same attempt "
+        "budget and replay rules as the login's second step. Answers like a login, with tokens whose `mfa_at` is "
+        "now: removing a factor, regenerating recovery codes and changing the password need one within "
+        "`MFA_STEP_UP_WINDOW` (10 minutes), else 403 `reauthentication_required`.",
+        request=MfaReauthenticateSerializer,
+        responses=LoginResponseSerializer,
+    )
+    def post(self, request, *args, **kwargs):
+        self.request = request
+        serializer = MfaReauthenticateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.client = serializer.validated_data.pop("client")
+        method = mfa_reauthenticate(user=request.user, **serializer.validated_data)
+        self.login_complete(request.user, amr=["pwd", method], mfa_at=int(time.time()))
+        return self.get_response()
+
+
 class PasswordChangeView(rest_auth.PasswordChangeView):
     @extend_schema(responses=DetailSerializer)
     def post(self, request, *args, **kwargs):
+        step_up_check(user=request.user, token=request.auth)
         response = super().post(request, *args, **kwargs)
         services.password_changed(user=request.user)
         return response

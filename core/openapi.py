@@ -56,13 +56,16 @@ ERROR_RESPONSES = {
     ),
     "401": lambda: "Missing, expired, forged or other-hospital token (`token_not_valid`, `not_authenticated`).",
     "403": lambda: (
-        "Not allowed (`permission_denied`), suspended hospital (`hospital_suspended`), or a "
-        "cookie-authenticated write without the CSRF header (`csrf_failed`)."
+        "Not allowed (`permission_denied`), suspended hospital (`hospital_suspended`), a "
+        "cookie-authenticated write without the CSRF header (`csrf_failed`), an enrolment-only session "
+        "(`mfa_enrollment_required`), or a sensitive change without a recent second factor "
+        "(`reauthentication_required`)."
     ),
     "404": lambda: "Nothing here (`not_found`), or no hospital at this host name (`unknown_host`).",
     "413": lambda: f"Request body over {_limit()} bytes (`DATA_UPLOAD_MAX_MEMORY_SIZE`; `body_too_large`).",
     "429": lambda: (
-        "Too many requests (`throttled`, or `account_locked` after failed logins): retry after "
+        "Too many requests (`throttled`, `account_locked` after failed logins, `mfa_locked` after wrong "
+        "second-factor codes): retry after "
         "the `Retry-After` header's seconds."
     ),
 }

@@ -22,6 +22,7 @@ class Email(models.Model):
         INVITATION = "invitation", "Staff invitation"
         ACCOUNT_EXISTS = "account_exists", "Account already exists"
         BREAK_GLASS_OPENED = "break_glass_opened", "Emergency access opened"
+        MFA_NOTICE = "mfa_notice", "Second factor changed or used"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

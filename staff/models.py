@@ -109,3 +109,24 @@ class Invitation(models.Model):
         if self.expires_at <= timezone.now():
             return "expired"
         return "pending"
+
+
+class MfaPolicy(models.Model):
+    """Who at this hospital must log in with a second factor (accounts/mfa/policy.py asks `staff.mfa`).
+
+    One row per hospital schema (absent: optional), in the schema because it is the hospital's rule about
+    its own staff, set by its admins, and read with their roles.
+    """
+
+    class Mode(models.TextChoices):
+        OPTIONAL = "optional", "Optional"
+        ROLES = "required_for_roles", "Required for some roles"
+        ALL = "required_for_all", "Required for everyone"
+
+    singleton = models.BooleanField(default=True, unique=True, editable=False)  # at most one row
+    mode = models.CharField(max_length=32, choices=Mode.choices, default=Mode.OPTIONAL)
+    roles = models.JSONField(default=list, blank=True, help_text="With `required_for_roles`: StaffMember roles.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.roles or ''}".strip()

@@ -11,5 +11,7 @@ urlpatterns = [
     path("departments/<int:pk>/", views.DepartmentDetailView.as_view(), name="department-detail"),
     path("staff/", views.StaffListCreateView.as_view(), name="staff-list"),
     path("staff/<int:pk>/", views.StaffDetailView.as_view(), name="staff-detail"),
+    path("staff/<int:pk>/mfa-reset/", views.StaffMfaResetView.as_view(), name="staff-mfa-reset"),
+    path("mfa-policy/", views.MfaPolicyView.as_view(), name="mfa-policy"),
     path("staff/<int:pk>/sessions/", views.StaffSessionsView.as_view(), name="staff-sessions"),
 ]

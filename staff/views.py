@@ -5,7 +5,6 @@ style"): reads are DRF generics over a selector, each write is a handler that va
 calls one service and answers with the output serializer; `@extend_schema` on the handler says so.
 """
 
-from django.contrib.auth.signals import user_logged_in
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -15,12 +14,11 @@ from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
-from accounts.security.tokens import session_start
 from accounts.serializers import CanonicalEmailField, ClientField, LoginResponseSerializer
 from accounts.views import LoginView, SessionsEndedSerializer, SessionSerializer, current_session
 from core.api import MethodPermissions
-from staff import selectors, services
-from staff.models import Department, Invitation, StaffMember
+from staff import mfa, selectors, services
+from staff.models import Department, Invitation, MfaPolicy, StaffMember
 from staff.permissions import ADMIN, WORKSPACE
 
 
@@ -186,11 +184,63 @@ class InvitationAcceptView(LoginView):
         data = self.get_serializer(data=request.data)
         data.is_valid(raise_exception=True)
         self.client = data.validated_data.pop("client")
-        self.user = services.invitation_accept(hospital=request.tenant, **data.validated_data)
-        self.refresh_token = session_start(user=self.user, request=request)
-        self.access_token = self.refresh_token.access_token
-        user_logged_in.send(sender=type(self.user), request=request._request, user=self.user)
+        self.login_complete(services.invitation_accept(hospital=request.tenant, **data.validated_data))
         return self.get_response()
+
+
+# Second factors: the hospital's policy, and an admin's reset of a staff member's factors (staff/mfa.py).
+
+
+class MfaPolicyView(MethodPermissions, APIView):
+    method_permissions = {"GET": ADMIN, "PUT": ADMIN}
+
+    class PolicySerializer(serializers.Serializer):
+        mode = serializers.ChoiceField(choices=MfaPolicy.Mode.choices)
+        roles = serializers.ListField(
+            child=serializers.ChoiceField(choices=StaffMember.Role.choices),
+            required=False,
+            default=list,
+            max_length=len(StaffMember.Role.choices),
+            help_text="With `required_for_roles`: the roles that must log in with a second factor.",
+        )
+
+        class Meta:
+            ref_name = "MfaPolicy"
+
+    @extend_schema(summary="This hospital's MFA policy", responses=PolicySerializer)
+    def get(self, request):
+        return Response(self.PolicySerializer(mfa.mfa_policy_get()).data)
+
+    @extend_schema(
+        summary="Set this hospital's MFA policy",
+        description="`optional`, `required_for_roles` (with `roles`) or `required_for_all`. An account that must "
+        "have a second factor and has none logs in to an enrolment-only session: every other endpoint answers "
+        "403 `mfa_enrollment_required` until it enrols and logs in again. Audited (`mfa_policy_changed`).",
+        request=PolicySerializer,
+        responses=PolicySerializer,
+    )
+    def put(self, request):
+        data = self.PolicySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        policy = mfa.mfa_policy_set(actor=request.user, **data.validated_data)
+        return Response(self.PolicySerializer(policy).data)
+
+
+class StaffMfaResetView(MethodPermissions, APIView):
+    method_permissions = {"POST": ADMIN}
+
+    @extend_schema(
+        summary="Reset a staff member's second factors",
+        description="Removes every second factor of the staff member's account (a lost phone): audited "
+        "(`mfa_reset`) and the staff member is emailed at once. They log in with their password alone "
+        "(or, where the policy requires one, to an enrolment-only session) and enrol again.",
+        request=None,
+        responses={204: None},
+    )
+    def post(self, request, pk: int):
+        staff = get_object_or_404(selectors.staff_list(), pk=pk)
+        mfa.staff_mfa_reset(staff=staff, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class StaffSessionsView(MethodPermissions, APIView):

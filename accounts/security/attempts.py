@@ -55,7 +55,7 @@ KEY_MAX = 300  # LoginAttemptCounter.key
 
 @dataclass(frozen=True)
 class Budget:
-    kind: str  # "account-address", "account" or "address"
+    kind: str  # "account-address", "account", "address" or "mfa"
     key: str
     limit: int
     expires_at: datetime  # when the window would end if an attempt were counted now
@@ -87,6 +87,14 @@ class AccountLocked(LoginRefused):
     @staticmethod
     def message(minutes: int) -> str:
         return f"Too many failed logins. This account is locked here; try again in {minutes} minute(s)."
+
+
+class SecondFactorLocked(LoginRefused):
+    default_code = "mfa_locked"
+
+    @staticmethod
+    def message(minutes: int) -> str:
+        return f"Too many wrong codes. Sign-in with a second factor is locked; try again in {minutes} minute(s)."
 
 
 class AddressThrottled(LoginRefused):
@@ -137,6 +145,16 @@ def budgets(request, email: str) -> list[Budget]:
         b if len(b.key) <= KEY_MAX else replace(b, key="sha256:" + hashlib.sha256(b.key.encode()).hexdigest())
         for b in found
     ]
+
+
+def second_factor_budgets(user) -> list[Budget]:
+    """The budget of wrong second-factor codes (accounts/mfa/): one per account, wherever the guesses come from.
+
+    Whoever reaches this step knows the password, so changing address must buy them nothing.
+    """
+    key = f"mfa:{current_schema_name()}:{user.pk}"
+    ends = timezone.now() + settings.LOGIN_LOCKOUT_COOLOFF
+    return [Budget("mfa", key, settings.MFA_FAILURE_LIMIT, ends, SecondFactorLocked)]
 
 
 _TABLE = LoginAttemptCounter._meta.db_table
@@ -206,7 +224,11 @@ def attempt_reserve(request, email: str) -> Reservation:
     The budgets' rows are always locked in key order (here and by the refund), so two reservations or
     refunds that share counters never deadlock.
     """
-    found = budgets(request, email)
+    return budgets_take(budgets(request, email))
+
+
+def budgets_take(found: list[Budget]) -> Reservation:
+    """Takes one attempt from each of `found` in one transaction, or raises the refusal of the first one spent."""
     now = timezone.now()
     params: dict[str, Any] = {
         "keys": [budget.key for budget in found],
@@ -222,6 +244,10 @@ def attempt_reserve(request, email: str) -> Reservation:
             cursor.execute(_TAKE, params)
             taken = dict(cursor.fetchall())
     except DataError:  # division by zero: a budget is spent, nothing was taken
+        taken = {}
+    # No row at all when every budget is spent (one budget, as the second factor's, or all of a login's):
+    # then there is nothing to divide, and the refusal is the same.
+    if len(taken) != len(found):
         spent = _first_spent(found, now)
         ends = (
             LoginAttemptCounter.objects.filter(key=spent.key).values_list("expires_at", flat=True).first()

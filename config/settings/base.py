@@ -173,6 +173,20 @@ LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # one account f
 LOGIN_ACCOUNT_FAILURE_LIMIT = env.int("LOGIN_ACCOUNT_FAILURE_LIMIT", default=3 * LOGIN_FAILURE_LIMIT)
 LOGIN_LOCKOUT_COOLOFF = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
 
+# Multi-factor login (accounts/mfa/, README "Multi-factor login"). TOTP secrets are encrypted with the first
+# of MFA_ENCRYPTION_KEYS (Fernet keys, comma-separated; the others still decrypt, for rotation); without
+# any, a key derived from SECRET_KEY. Recovery codes are hashed with the same key.
+MFA_ENCRYPTION_KEYS = env.list("MFA_ENCRYPTION_KEYS", default=[])
+MFA_TOKEN_LIFETIME = timedelta(minutes=env.int("MFA_TOKEN_MINUTES", default=5))  # password step to code step
+MFA_FAILURE_LIMIT = env.int("MFA_FAILURE_LIMIT", default=5)  # wrong codes per account, then LOGIN_LOCKOUT_COOLOFF
+MFA_TOTP_TOLERANCE = 1  # time steps either side of now (clock drift, typing time)
+MFA_RECOVERY_CODE_COUNT = 10
+# Removing a factor, new recovery codes and a password change need a second factor given this recently.
+MFA_STEP_UP_WINDOW = timedelta(minutes=env.int("MFA_STEP_UP_MINUTES", default=10))
+# Platform staff must have a second factor (the API's enrolment-only session, the admin refuses them). On in
+# production (config/settings/production.py).
+MFA_REQUIRED_FOR_PLATFORM_STAFF = env.bool("MFA_REQUIRED_FOR_PLATFORM_STAFF", default=False)
+
 # django-allauth: registration and email verification only; login goes
 # through dj-rest-auth and our backend.
 ACCOUNT_ADAPTER = "accounts.adapters.HospitalAccountAdapter"

@@ -29,6 +29,8 @@ from config.settings.base import *  # noqa: E402,F403
 from config.settings.base import BASE_DOMAIN, REST_AUTH  # noqa: E402
 
 DEBUG = False
+# Platform staff hold every hospital's keys: a second factor is not optional for them here.
+MFA_REQUIRED_FOR_PLATFORM_STAFF = env.bool("MFA_REQUIRED_FOR_PLATFORM_STAFF", default=True)
 # The platform and every hospital subdomain, nothing else (DJANGO_ALLOWED_HOSTS is not read here).
 ALLOWED_HOSTS = [BASE_DOMAIN, f".{BASE_DOMAIN}"]
 
