@@ -234,27 +234,29 @@ def log_tail(path: Path, lines: int = 20) -> str:
         return ""
 
 
-class Server:
-    """`manage.py runserver` in its own process group; its log goes to .run/bench-runserver-<mode>.log."""
+class ServerProcess:
+    """A server under test in its own process group, its output in .run/<log_name>; ready once a GET of
+    `probe_path` on `probe_host` answers (any status). Subclasses say what to run: `command()`, `environment()`."""
 
-    def __init__(self, stack: Stack, mode: str, conn_max_age: int):
-        self.stack = stack
-        self.name = f"runserver ({mode})"
+    probe_path, probe_host = "/accounts/user/", TENANT_HOST
+
+    def __init__(self, stack: Stack, name: str, log_name: str):
+        self.stack, self.name = stack, name
         self.port = free_port(HOST)
         LOG_DIR.mkdir(exist_ok=True)
-        self.log_path = LOG_DIR / f"bench-runserver-{mode}.log"
-        self.conn_max_age = conn_max_age
+        self.log_path = LOG_DIR / log_name
         self.proc = None
 
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict:
+        raise NotImplementedError
+
     def __enter__(self):
-        env = django_env(DB_CONN_MAX_AGE=str(self.conn_max_age), DJANGO_DEBUG="false")
         with open(self.log_path, "w") as log:
             self.proc = self.stack.spawn(
-                self.name,
-                commands.runserver_command(f"{HOST}:{self.port}", reload=False),
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                self.name, self.command(), env=self.environment(), stdout=log, stderr=subprocess.STDOUT
             )
         try:
             wait_until(self._answers, SERVER_START_TIMEOUT, f"{self.name} did not answer", interval=0.2)
@@ -274,14 +276,24 @@ class Server:
         if self.proc.poll() is not None:
             raise self.fail(f"{self.name} exited with code {self.proc.returncode} before answering")
         try:
-            request(self.port, "GET", "/accounts/user/", host=TENANT_HOST, timeout=2)  # any status will do
+            request(self.port, "GET", self.probe_path, host=self.probe_host, timeout=2)
             return True
         except OSError:
             return False
 
 
-# --------------------------------------------------------------------------
-# HTTP clients
+class Server(ServerProcess):
+    """`manage.py runserver`; its log goes to .run/bench-runserver-<mode>.log."""
+
+    def __init__(self, stack: Stack, mode: str, conn_max_age: int):
+        super().__init__(stack, f"runserver ({mode})", f"bench-runserver-{mode}.log")
+        self.conn_max_age = conn_max_age
+
+    def command(self) -> list[str]:
+        return list(commands.runserver_command(f"{HOST}:{self.port}", reload=False))
+
+    def environment(self) -> dict:
+        return django_env(DB_CONN_MAX_AGE=str(self.conn_max_age), DJANGO_DEBUG="false")
 
 
 def request(

@@ -40,22 +40,18 @@ from contextlib import contextmanager
 
 from bench.driver import (
     HOST,
-    LOG_DIR,
-    SERVER_START_TIMEOUT,
     BenchError,
     Client,
+    ServerProcess,
     bounded_int,
     django_env,
     django_on_dedicated_database,
-    log_tail,
     machine,
-    request,
     run_clients,
     say,
 )
 from bench.provisioning import warm_up
 from devtools import REPO, commands
-from devtools.waits import TimedOut, free_port, wait_until
 
 BENCH_DB = "bench_scale"
 SMOKE = ["--hospitals", "3", "--batch", "2", "--requests", "20", "--warmup-passes", "1", "--max-requests", "4"]
@@ -114,8 +110,8 @@ def staff_tokens(first: int, last: int) -> dict[str, str]:
     """host -> a Bearer token of a verified hospital admin there (minted: no password, no Argon2)."""
     from django_tenants.utils import tenant_context
 
+    from accounts.serializers import HospitalTokenObtainPairSerializer
     from accounts.services import user_create_verified
-    from accounts.tokens import HospitalTokenObtainPairSerializer
     from staff.models import StaffMember
     from staff.services import staff_member_create
     from tenants.models import Hospital
@@ -135,12 +131,13 @@ def staff_tokens(first: int, last: int) -> dict[str, str]:
 # The server under test
 
 
-class Gunicorn:
+class Gunicorn(ServerProcess):
     """gunicorn with plain sync workers (not config/gunicorn.py: the same server whatever that file says)."""
 
+    probe_path, probe_host = "/healthz", "localhost"
+
     def __init__(self, stack, name: str, *, workers: int, conn_max_age: int, max_requests: int = 0):
-        self.stack, self.name = stack, name
-        self.port = free_port(HOST)
+        super().__init__(stack, f"gunicorn ({name})", f"bench-scale-{name}.log")
         self.argv = commands.python("-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{self.port}")
         self.argv += ["--workers", str(workers), "--worker-class", "sync", "--timeout", "120"]
         if max_requests:
@@ -148,35 +145,12 @@ class Gunicorn:
         self.env = django_env(DB_CONN_MAX_AGE=str(conn_max_age), DJANGO_DEBUG="false", LOG_LEVEL="WARNING")
         url = self.env["DATABASE_URL"]  # its backends are told apart from this process's by application_name
         self.env["DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}application_name={SERVER_APPLICATION}"
-        LOG_DIR.mkdir(exist_ok=True)
-        self.log_path = LOG_DIR / f"bench-scale-{name}.log"
-        self.proc = None
 
-    def __enter__(self):
-        with open(self.log_path, "w") as log:
-            self.proc = self.stack.spawn(f"gunicorn ({self.name})", self.argv, env=self.env, stdout=log, stderr=log)
-        try:
-            wait_until(self._answers, SERVER_START_TIMEOUT, f"gunicorn ({self.name}) did not answer", interval=0.2)
-        except TimedOut as exc:
-            raise self.fail(str(exc)) from None
-        return self
+    def command(self) -> list[str]:
+        return list(self.argv)
 
-    def __exit__(self, *exc):
-        if self.proc is not None:
-            self.stack.stop_child(self.proc)
-        return False
-
-    def fail(self, message: str) -> BenchError:
-        return BenchError(f"{message}\n--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}")
-
-    def _answers(self) -> bool:
-        if self.proc.poll() is not None:
-            raise self.fail(f"gunicorn exited with code {self.proc.returncode} before answering")
-        try:
-            request(self.port, "GET", "/healthz", host="localhost", timeout=2)
-            return True
-        except OSError:
-            return False
+    def environment(self) -> dict:
+        return self.env
 
 
 class SpreadClient(Client):

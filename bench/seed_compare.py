@@ -27,23 +27,20 @@ from dataclasses import dataclass
 from bench.driver import (
     HOST,
     HTTP_TIMEOUT,
-    LOG_DIR,
     LOGIN,
-    SERVER_START_TIMEOUT,
     TENANT_HOST,
     BenchError,
     Client,
+    ServerProcess,
     bounded_int,
     dedicated_database,
     django_env,
-    log_tail,
     machine,
     prepare_demo,
     request,
     say,
 )
 from devtools import commands
-from devtools.waits import TimedOut, free_port, wait_until
 
 SMOKE = ["--rounds", "1", "--seconds", "1", "--concurrency", "2", "--inprocess-requests", "20", "--configs", "config"]
 FIGURES = r"authed GET \(Bearer\) req/s: seed [\d.]+, project [\d.]+"
@@ -73,12 +70,11 @@ def parse_config(text: str) -> tuple[str, int, int] | None:
     return kind, int(workers), int(threads or 1)
 
 
-class Gunicorn:
+class Gunicorn(ServerProcess):
     def __init__(self, stack, side: Side, config: str):
-        self.stack, self.side, self.config = stack, side, config
-        self.port = free_port(HOST)
-        self.log_path = LOG_DIR / f"bench-gunicorn-{side.name}.log"
-        self.proc = None
+        super().__init__(stack, f"gunicorn ({side.name})", f"bench-gunicorn-{side.name}.log")
+        self.side, self.config = side, config
+        self.probe_host = side.host
 
     def command(self) -> list[str]:
         parsed = parse_config(self.config)
@@ -91,34 +87,8 @@ class Gunicorn:
             argv += ["--worker-class", kind, "--workers", str(workers), "--threads", str(threads)]
         return argv + ["--bind", f"{HOST}:{self.port}", self.side.wsgi]
 
-    def __enter__(self):
-        LOG_DIR.mkdir(exist_ok=True)
-        with open(self.log_path, "w") as log:
-            self.proc = self.stack.spawn(
-                f"gunicorn ({self.side.name})", self.command(), env=self.side.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_until(self._answers, SERVER_START_TIMEOUT, f"{self.side.name} did not answer", interval=0.2)
-        except TimedOut as exc:
-            raise self.fail(str(exc)) from None
-        return self
-
-    def __exit__(self, *exc):
-        if self.proc is not None:
-            self.stack.stop_child(self.proc)
-        return False
-
-    def fail(self, message: str) -> BenchError:
-        return BenchError(f"{message}\n--- last lines of {self.log_path} ---\n{log_tail(self.log_path)}")
-
-    def _answers(self) -> bool:
-        if self.proc.poll() is not None:
-            raise self.fail(f"gunicorn ({self.side.name}) exited with code {self.proc.returncode}")
-        try:
-            request(self.port, "GET", "/accounts/user/", host=self.side.host, timeout=2)
-            return True
-        except OSError:
-            return False
+    def environment(self) -> dict:
+        return self.side.env
 
 
 class GetClient(Client):
