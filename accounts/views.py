@@ -432,7 +432,7 @@ class SessionListView(MethodPermissions, APIView):
         description="Every session but the current one: their access tokens are refused from the next request "
         "on, their refresh tokens are revoked.",
         request=None,
-        responses=SessionsEndedSerializer,
+        responses={200: SessionsEndedSerializer},
     )
     def delete(self, request):
         ended = services.sessions_end_others(user=request.user, current=current_session(request))

@@ -261,7 +261,7 @@ class StaffSessionsView(MethodPermissions, APIView):
         description="Their tokens stop working at once; audited (`sessions_ended`), and the staff member is "
         "told by email.",
         request=None,
-        responses=SessionsEndedSerializer,
+        responses={200: SessionsEndedSerializer},
     )
     def delete(self, request, pk: int):
         staff = self.staff(pk)
