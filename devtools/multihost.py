@@ -34,6 +34,7 @@ from pathlib import Path
 
 from devtools import REPO, commands, netns, postgres
 from devtools.processes import Child, spawn, stop_children
+from devtools.redis import pings as redis_pings
 from devtools.waits import TimedOut, wait_until
 
 BASE_DOMAIN = "multihost.test"  # only ever in Host headers: nothing resolves it
@@ -422,15 +423,7 @@ class Deployment:
         )
 
     def _redis_answers(self) -> bool:
-        import redis
-
-        client = redis.Redis(host=self.address("redis"), port=REDIS_PORT, socket_timeout=2, socket_connect_timeout=2)
-        try:
-            return bool(client.ping())
-        except (redis.RedisError, OSError):
-            return False
-        finally:
-            client.close()
+        return redis_pings(host=self.address("redis"), port=REDIS_PORT, socket_timeout=2, socket_connect_timeout=2)
 
     # -- operations
 

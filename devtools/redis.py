@@ -16,19 +16,22 @@ class Exited(RuntimeError):
     """The server exited before it answered."""
 
 
-def answers(sock: Path) -> bool:
-    """Whether a Redis answers PING on the unix socket."""
+def pings(**connection) -> bool:
+    """Whether a Redis answers PING at `connection` (redis.Redis's arguments: a socket path, or host and port)."""
     import redis
 
-    if not sock.exists():
-        return False
-    client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=0.5, socket_timeout=0.5)
+    client = redis.Redis(**connection)
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
         return False
     finally:
         client.close()
+
+
+def answers(sock: Path) -> bool:
+    """Whether a Redis answers PING on the unix socket."""
+    return sock.exists() and pings(unix_socket_path=str(sock), socket_connect_timeout=0.5, socket_timeout=0.5)
 
 
 def shutdown(sock: Path) -> None:
