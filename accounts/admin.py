@@ -12,7 +12,9 @@ from core.api import ServiceError
 class SecondFactorAdminLoginForm(AdminAuthenticationForm):
     """The admin's login asks platform staff who have a second factor for its code too (installed on
     `admin.site` by AccountsConfig.ready()); the code is checked like the API's second step: on the account's
-    code budget (429 past it), each TOTP code once. An account that must have one and has none is refused."""
+    code budget (429 past it), each TOTP code once. An account that must have one and has none is refused.
+    A passkey is not asked for on this form (it has no script to call WebAuthn): an account whose only factor
+    is a passkey gives one of its recovery codes here."""
 
     code = forms.CharField(
         max_length=32, required=False, label="Authenticator code or recovery code (if you have a second factor)"
@@ -36,7 +38,12 @@ class SecondFactorAdminLoginForm(AdminAuthenticationForm):
             raise forms.ValidationError("This account has a second factor: enter its code.", code="mfa_required")
         as_totp = len(typed) == 6 and typed.isdigit()
         try:
-            mfa_reauthenticate(user=user, code=typed if as_totp else "", recovery_code="" if as_totp else typed)
+            mfa_reauthenticate(
+                user=user,
+                request=self.request,
+                code=typed if as_totp else "",
+                recovery_code="" if as_totp else typed,
+            )
         except ServiceError as exc:
             raise forms.ValidationError(exc.message, code=exc.code) from None
         return cleaned

@@ -196,6 +196,7 @@ class Authenticator(models.Model):
     class Type(models.TextChoices):
         TOTP = "totp", "Authenticator app (TOTP)"
         RECOVERY_CODES = "recovery_codes", "Recovery codes"
+        WEBAUTHN = "webauthn", "Passkey or security key (WebAuthn)"
 
     user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="authenticators")
     type = models.CharField(max_length=20, choices=Type.choices)
@@ -205,11 +206,27 @@ class Authenticator(models.Model):
     last_used_step = models.BigIntegerField(null=True, blank=True)
     # Recovery codes: a keyed hash of each unused code; a used one is removed.
     code_hashes = models.JSONField(default=list, blank=True)
+    # WebAuthn (several per account): what the owner called it, the credential's id (base64url) and its
+    # attested data (id and public key, fido2's AttestedCredentialData bytes), and the authenticator's
+    # signature counter, which must grow where the authenticator keeps one (a step back means a clone).
+    name = models.CharField(max_length=100, blank=True)
+    credential_id = models.CharField(max_length=1400, null=True, blank=True)
+    credential = models.BinaryField(null=True, blank=True)
+    sign_count = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "type"], name="accounts_authenticator_one_per_type")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "type"],
+                condition=~models.Q(type="webauthn"),
+                name="accounts_authenticator_one_per_type",
+            ),
+            # Per account, not across accounts: a credential id is no secret, and another account's claim to it
+            # must not block its owner's registration.
+            models.UniqueConstraint(fields=["user", "credential_id"], name="accounts_authenticator_credential"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.type}"
@@ -226,6 +243,11 @@ class MfaChallenge(models.Model):
     user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="+")
     hospital_id = models.BigIntegerField(null=True, blank=True)  # None: the platform domain
     client = models.CharField(max_length=16)  # the login's `client`: where the tokens will travel
+    # "login": the second step of a login (`/accounts/login/mfa/`); "step_up": a passkey given again while
+    # logged in (`/accounts/mfa/reauthenticate/`). One is never accepted for the other.
+    purpose = models.CharField(max_length=8, default="login")
+    # The WebAuthn challenge offered with it (fido2's state), for an account with passkeys; else null.
+    webauthn_state = models.JSONField(null=True, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     used_at = models.DateTimeField(null=True, blank=True)
 

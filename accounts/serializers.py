@@ -83,7 +83,7 @@ class LoginSerializer(rest_auth.LoginSerializer):
 
 
 class SecondFactorSerializer(serializers.Serializer):
-    """One second-factor code: from the authenticator app, or a recovery code."""
+    """One second factor: the authenticator app's code, a recovery code, or a passkey's answer."""
 
     code = serializers.CharField(
         max_length=32, required=False, allow_blank=True, help_text="The authenticator app's 6-digit code."
@@ -92,9 +92,16 @@ class SecondFactorSerializer(serializers.Serializer):
         max_length=32, required=False, allow_blank=True, help_text="One of the recovery codes (each works once)."
     )
 
+    webauthn = serializers.DictField(
+        required=False,
+        help_text="A passkey's answer to the `webauthn` challenge: `credential.toJSON()` of "
+        "`navigator.credentials.get()` (a PublicKeyCredential in its JSON form, base64url byte strings).",
+    )
+
     def validate(self, attrs):
-        if bool(attrs.get("code")) == bool(attrs.get("recovery_code")):
-            raise serializers.ValidationError("Send either `code` or `recovery_code`.")
+        given = [name for name in ("code", "recovery_code", "webauthn") if attrs.get(name)]
+        if len(given) != 1:
+            raise serializers.ValidationError("Send one of `code`, `recovery_code` or `webauthn`.")
         return attrs
 
 
@@ -108,6 +115,19 @@ class MfaReauthenticateSerializer(SecondFactorSerializer):
     """A second factor given again while logged in (step-up); the new tokens travel as `client` says."""
 
     client = ClientField()
+    mfa_token = serializers.CharField(
+        max_length=200,
+        required=False,
+        default="",
+        help_text="With `webauthn` only: from `POST /accounts/mfa/reauthenticate/webauthn/`, whose challenge "
+        "the passkey answered.",
+    )
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs.get("webauthn") and not attrs.get("mfa_token"):
+            raise serializers.ValidationError({"mfa_token": "A passkey's answer comes with its challenge's token."})
+        return attrs
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -241,8 +261,15 @@ class MfaRequiredSerializer(serializers.Serializer):
         help_text="For `POST /accounts/login/mfa/`: single-use, valid a few minutes, here only (this hospital)."
     )
     methods = serializers.ListField(
-        child=serializers.ChoiceField(choices=["totp", "recovery_code"]),
-        help_text="The second factors this account can give: `totp` (`code`), `recovery_code` (`recovery_code`).",
+        child=serializers.ChoiceField(choices=["webauthn", "totp", "recovery_code"]),
+        help_text="The second factors this account can give, in the order to offer them: `webauthn` (a passkey: "
+        "`webauthn`), `totp` (`code`), `recovery_code` (`recovery_code`).",
+    )
+    webauthn = serializers.DictField(
+        allow_null=True,
+        help_text="Where `methods` has `webauthn`: the challenge for one of the account's passkeys, "
+        "PublicKeyCredentialRequestOptions in JSON form (`PublicKeyCredential.parseRequestOptionsFromJSON()`); "
+        "else null.",
     )
 
     class Meta:

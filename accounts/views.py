@@ -30,6 +30,7 @@ from accounts import selectors, services
 from accounts.authentication import csrf_enforce
 from accounts.mfa.policy import ENROL_CLAIM, mfa_required_for
 from accounts.mfa.services import (
+    Challenge,
     mfa_challenge_start,
     mfa_login_verify,
     mfa_methods,
@@ -51,6 +52,7 @@ from accounts.serializers import (
     LoginMfaSerializer,
     LoginResponseSerializer,
     MfaReauthenticateSerializer,
+    MfaRequiredSerializer,
     PasswordResetLinkSerializer,
     RefreshRequestSerializer,
     RefreshResponseSerializer,
@@ -87,7 +89,7 @@ class LoginView(rest_auth.LoginView):
     """
 
     client = BROWSER  # the validated `client` of the body (accounts.serializers.ClientField)
-    mfa_token: str | None = None  # set when the password was right and a second factor is due
+    challenge: Challenge | None = None  # set when the password was right and a second factor is due
     methods: list[str] = []
 
     def login(self):
@@ -96,7 +98,7 @@ class LoginView(rest_auth.LoginView):
         self.methods = mfa_methods(user)
         if self.methods:
             self.user = user
-            self.mfa_token = mfa_challenge_start(user=user, request=self.request, client=self.client)
+            self.challenge = mfa_challenge_start(user=user, request=self.request, client=self.client)
             return
         self.login_complete(user)
 
@@ -119,8 +121,14 @@ class LoginView(rest_auth.LoginView):
         user_logged_in.send(sender=type(user), request=self.request._request, user=user)
 
     def get_response(self):
-        if self.mfa_token is not None:  # no tokens and no cookies until the second factor
-            return Response({"mfa_required": True, "mfa_token": self.mfa_token, "methods": self.methods})
+        if self.challenge is not None:  # no tokens and no cookies until the second factor
+            body = {
+                "mfa_required": True,
+                "mfa_token": self.challenge.mfa_token,
+                "methods": self.methods,
+                "webauthn": self.challenge.webauthn_options,
+            }
+            return Response(MfaRequiredSerializer(body).data)
         if self.client == APP:
             response = super().get_response()
             response.data["refresh"] = str(self.refresh_token)
@@ -141,12 +149,14 @@ class LoginMfaView(LoginView):
     serializer_class = LoginMfaSerializer
 
     @extend_schema(
-        summary="Log in, second step: a TOTP code or a recovery code",
-        description="With the `mfa_token` of the login's `MfaRequired` answer and either `code` (the "
-        "authenticator app's) or `recovery_code` (each works once). Answers exactly like a login without a second "
-        "factor: tokens and cookies as the first step's `client` asked. A wrong code answers 400 "
-        "`mfa_code_invalid` and spends one of the account's attempts (`MFA_FAILURE_LIMIT`; then 429 `mfa_locked`); "
-        "an unknown, used, expired or other hospital's token 401 `mfa_token_invalid`. An app code is accepted once.",
+        summary="Log in, second step: a passkey, a TOTP code or a recovery code",
+        description="With the `mfa_token` of the login's `MfaRequired` answer and one of: `webauthn` (a passkey's "
+        "answer to the answer's `webauthn` challenge: `credential.toJSON()` of `navigator.credentials.get()`), "
+        "`code` (the authenticator app's) or `recovery_code` (each works once). Answers exactly like a login "
+        "without a second factor: tokens and cookies as the first step's `client` asked. A wrong code or "
+        "passkey answer: 400 `mfa_code_invalid` and spends one of the account's attempts "
+        "(`MFA_FAILURE_LIMIT`; then 429 `mfa_locked`); an unknown, used, expired or other hospital's token 401 "
+        "`mfa_token_invalid`. An app code and a passkey answer are each accepted once.",
         request=LoginMfaSerializer,
         responses=LoginResponseSerializer,
     )
@@ -174,7 +184,8 @@ class MfaReauthenticateView(LoginView):
 
     @extend_schema(
         summary="Give a second factor again (step-up)",
-        description="For an account with a second factor: a TOTP `code` or a `recovery_code`, on the same attempt "
+        description="For an account with a second factor: a TOTP `code`, a `recovery_code`, or a passkey's answer "
+        "(`webauthn`, with the `mfa_token` of `POST /accounts/mfa/reauthenticate/webauthn/`), on the same attempt "
         "budget and replay rules as the login's second step. Answers like a login, with tokens whose `mfa_at` is "
         "now: removing a factor, regenerating recovery codes and changing the password need one within "
         "`MFA_STEP_UP_WINDOW` (10 minutes), else 403 `reauthentication_required`.",
@@ -186,7 +197,7 @@ class MfaReauthenticateView(LoginView):
         serializer = MfaReauthenticateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.client = serializer.validated_data.pop("client")
-        method = mfa_reauthenticate(user=request.user, **serializer.validated_data)
+        method = mfa_reauthenticate(user=request.user, request=request, **serializer.validated_data)
         self.login_complete(request.user, amr=["pwd", method], mfa_at=int(time.time()))
         return self.get_response()
 

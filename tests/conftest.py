@@ -115,7 +115,7 @@ def mail_sink():
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
     yield sink
-    sink.stop()
+    sink.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,6 +7,7 @@ import email
 import email.policy
 import itertools
 import re
+import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 import requests
 from aiosmtpd.controller import Controller
 
-from devtools.waits import free_port, wait_until
+from devtools.waits import wait_until
 
 PASSWORD = "correct-Horse-battery-9"
 # Limits on waits for something that comes sooner or later (an answer, a mail): they say "never", not "slow".
@@ -112,6 +113,11 @@ class MailSink:
     `hold()` makes it take each message's DATA and not answer until `release()`; a held message whose client
     goes away before the answer is dropped, not kept (the client was never told it was taken: it sends it
     again). `stop()`/`start()` take it off the network and back.
+
+    Its port stays reserved while it is stopped: `reservation`, a socket bound to it (with SO_REUSEADDR, as
+    asyncio binds the server's, and never listening), is held for the sink's whole life. Connections are refused
+    while it is stopped, and no other process gets the port from the kernel meanwhile (`free_port()` elsewhere in
+    a parallel run), so `start()` can always listen on it again.
     """
 
     messages: list[SentMail] = field(default_factory=list)
@@ -122,6 +128,7 @@ class MailSink:
     controller: Controller | None = None
     port: int = 0
     host: str = "127.0.0.1"
+    reservation: socket.socket | None = None
 
     def __post_init__(self) -> None:
         self.gate.set()
@@ -137,11 +144,21 @@ class MailSink:
             return address.lower() in self.held
 
     def start(self) -> None:
+        if self.reservation is None:
+            self.reservation = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.reservation.bind((self.host, self.port))  # port 0: the kernel's choice
+            self.port = self.reservation.getsockname()[1]
         self.controller = Controller(self, hostname=self.host, port=self.port)
         self.controller.start()
 
     def stop(self) -> None:
         self.controller.stop()
+
+    def close(self) -> None:
+        self.stop()
+        if self.reservation is not None:
+            self.reservation.close()
 
     async def handle_DATA(self, server, session, envelope):
         if not self.gate.is_set():
@@ -182,8 +199,8 @@ class MailSink:
         return self.to(address)
 
 
-def start_mail_sink(host: str = "127.0.0.1", port: int | None = None) -> MailSink:
-    sink = MailSink(port=port or free_port(host), host=host)  # aiosmtpd needs a concrete port to check it is up
+def start_mail_sink(host: str = "127.0.0.1", port: int = 0) -> MailSink:
+    sink = MailSink(port=port, host=host)
     sink.start()
     return sink
 

@@ -72,7 +72,7 @@ def deployment():
             )
             yield deployment
         finally:
-            deployment.sink.stop()
+            deployment.sink.close()
 
 
 @pytest.fixture(autouse=True)

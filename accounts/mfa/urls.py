@@ -9,5 +9,8 @@ urlpatterns = [
     path("mfa/authenticators/<int:pk>/", views.AuthenticatorDetailView.as_view(), name="mfa_authenticator"),
     path("mfa/totp/", views.TotpBeginView.as_view(), name="mfa_totp_begin"),
     path("mfa/totp/confirm/", views.TotpConfirmView.as_view(), name="mfa_totp_confirm"),
+    path("mfa/webauthn/", views.WebauthnBeginView.as_view(), name="mfa_webauthn_begin"),
+    path("mfa/webauthn/confirm/", views.WebauthnConfirmView.as_view(), name="mfa_webauthn_confirm"),
+    path("mfa/reauthenticate/webauthn/", views.WebauthnStepUpView.as_view(), name="mfa_webauthn_step_up"),
     path("mfa/recovery-codes/", views.RecoveryCodesView.as_view(), name="mfa_recovery_codes"),
 ]

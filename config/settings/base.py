@@ -181,6 +181,7 @@ MFA_TOKEN_LIFETIME = timedelta(minutes=env.int("MFA_TOKEN_MINUTES", default=5)) 
 MFA_FAILURE_LIMIT = env.int("MFA_FAILURE_LIMIT", default=5)  # wrong codes per account, then LOGIN_LOCKOUT_COOLOFF
 MFA_TOTP_TOLERANCE = 1  # time steps either side of now (clock drift, typing time)
 MFA_RECOVERY_CODE_COUNT = 10
+MFA_WEBAUTHN_LIMIT = 10  # passkeys and security keys per account
 # Removing a factor, new recovery codes and a password change need a second factor given this recently.
 MFA_STEP_UP_WINDOW = timedelta(minutes=env.int("MFA_STEP_UP_MINUTES", default=10))
 # Platform staff must have a second factor (the API's enrolment-only session, the admin refuses them). On in
