@@ -13,7 +13,9 @@ from staff import services as staff_services
 from staff.models import MfaPolicy, StaffMember
 from tests.conftest import _make_hospital
 from tests.support import PASSWORD, unique_email
+from tests.passkey import SoftPasskey
 from tests.test_mfa import code_at, enrol, events, password_step
+from tests.test_webauthn import origin, register
 
 ADMIN, DOCTOR, NURSE = StaffMember.Role.HOSPITAL_ADMIN, StaffMember.Role.DOCTOR, StaffMember.Role.NURSE
 
@@ -51,11 +53,35 @@ def set_policy(admin_api, mode: str, roles=()):
     return response.json()
 
 
-def outcome(api_for, hospital, user) -> str:
-    """What logging in gives `user`: `two_step`, `enrol_only` (and its 403s checked) or `full`."""
+def with_factor(api_for, hospital, member, role: str | None, factor: str):
+    """A member with `factor` ("none", "totp" or "passkey") enrolled: (user, its second factor or None)."""
+    user = member(role, factor)
+    if factor == "totp":
+        return user, enrol(api_for(hospital), user.email)[0]
+    if factor == "passkey":
+        passkey = SoftPasskey()
+        register(api_for(hospital), user.email, passkey)
+        return user, passkey
+    return user, None
+
+
+def outcome(api_for, hospital, user, factor=None) -> str:
+    """What logging in gives `user`: `two_step` (then completed with `factor`, and the session checked to be a
+    full one), `enrol_only` (and its 403s checked) or `full`."""
     api = api_for(hospital)
     body = api.post("/accounts/login/", json={"email": user.email, "password": PASSWORD}).json()
     if body.get("mfa_required"):
+        if factor is None:
+            return "two_step"
+        if isinstance(factor, SoftPasskey):
+            second = {"webauthn": factor.get(body["webauthn"], origin(api))}
+        else:
+            second = {"code": code_at(factor, 1)}
+        done = api.post("/accounts/login/mfa/", json={"mfa_token": body["mfa_token"], **second})
+        assert done.status_code == 200, done.text
+        access = done.json()["access"]
+        assert api.get("/accounts/user/", token=access).status_code == 200
+        assert api.get("/api/staff/", token=access).json().get("code") != "mfa_enrollment_required"
         return "two_step"
     access = body["access"]
     profile = api.get("/accounts/user/", token=access)
@@ -72,19 +98,26 @@ def outcome(api_for, hospital, user) -> str:
 @pytest.mark.parametrize(
     ("mode", "roles", "expected"),
     [
-        # (doctor without MFA, nurse without MFA, account with no role without MFA)
+        # (doctor, nurse, account with no role), each without a second factor
         ("optional", [], ("full", "full", "full")),
         ("required_for_roles", [DOCTOR], ("enrol_only", "full", "full")),
         ("required_for_all", [], ("enrol_only", "enrol_only", "enrol_only")),
     ],
 )
 def test_the_policy_matrix(api_for, hospital_p, hospital_a, user_a, member, admin_api, mode, roles, expected):
-    doctor, nurse, nobody, enrolled = member(DOCTOR, "doc"), member(NURSE, "nurse"), member(None), member(NURSE, "n2")
-    enrol(api_for(hospital_p), enrolled.email)
+    """Each policy x each role x {no second factor, TOTP, passkey}: the login, enrolment-only endpoints (in
+    `outcome`) and the others."""
+    roles_ = (DOCTOR, NURSE, None)
+    members = {
+        (role, factor): with_factor(api_for, hospital_p, member, role, factor)
+        for role in roles_
+        for factor in ("none", "totp", "passkey")
+    }
     set_policy(admin_api, mode, roles)
-    got = tuple(outcome(api_for, hospital_p, user) for user in (doctor, nurse, nobody))
-    assert got == expected
-    assert outcome(api_for, hospital_p, enrolled) == "two_step"  # with a second factor: always two steps
+    got = {key: outcome(api_for, hospital_p, user, second) for key, (user, second) in members.items()}
+    assert tuple(got[(role, "none")] for role in roles_) == expected
+    # With a second factor, whatever the policy and role: two steps, then a full session.
+    assert {got[(role, factor)] for role in roles_ for factor in ("totp", "passkey")} == {"two_step"}
     assert outcome(api_for, hospital_a, user_a) == "full"  # another hospital's policy changes nothing here
 
 
@@ -141,15 +174,26 @@ def test_an_admin_resets_a_staff_members_factors_audited_and_emailed(
     api_for, hospital_p, hospital_a, member, admin_api, mail_sink
 ):
     doctor = member(DOCTOR)
-    enrol(api_for(hospital_p), doctor.email)
+    secret, _ = enrol(api_for(hospital_p), doctor.email)
+    doctor_api = api_for(hospital_p)
+    first = password_step(doctor_api, doctor.email)
+    session = doctor_api.post(
+        "/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "code": code_at(secret, 1)}
+    )
+    assert doctor_api.get("/accounts/user/", token=session.json()["access"]).status_code == 200
     with tenant_context(hospital_p):
         staff_pk = StaffMember.objects.get(user=doctor).pk
     reset = admin_api.post(f"/api/staff/{staff_pk}/mfa-reset/", token=admin_api.token)
     assert reset.status_code == 204, reset.text
     assert not Authenticator.objects.filter(user=doctor).exists()
+    # The sessions opened with the lost factor end with it: whoever holds the device holds no session.
+    assert doctor_api.get("/accounts/user/", token=session.json()["access"]).status_code == 401
+    refresh = doctor_api.post("/accounts/token/refresh/")
+    assert refresh.status_code == 401, refresh.text
     assert outcome(api_for, hospital_p, doctor) == "full"
     [event] = events(hospital_p, doctor, AuditEvent.Action.MFA_RESET)
     assert event.detail["removed"] == ["recovery_codes", "totp"] and event.actor_id is not None
+    assert event.detail["sessions_ended"] >= 2  # the enrolment's login and the two-step one
     assert any("administrator removed" in m.text for m in mail_sink.wait_for(doctor.email, count=2))
     again = admin_api.post(f"/api/staff/{staff_pk}/mfa-reset/", token=admin_api.token)
     assert again.status_code == 400 and again.json()["code"] == "mfa_not_enrolled"
