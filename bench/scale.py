@@ -10,9 +10,14 @@ PostgreSQL of devtools or the server of DATABASE_URL:
    Each gets a verified admin (no password: tokens are minted, not logged in).
 2. Authed `GET /accounts/user/` req/s under gunicorn (2 sync workers,
    DB_CONN_MAX_AGE=60, DEBUG off) with the admins' Bearer tokens: on hospital #1
-   when it is the only one, then with N hospitals and the requests spread over
-   every hospital's subdomain (round robin, after a warm-up that reaches each
-   hospital from each worker), then on #1 alone again.
+   when it is the only one; then, once the N hospitals exist and the database has
+   settled (VACUUM ANALYZE and a CHECKPOINT, untimed: the state of a database whose
+   hospitals came over months, not the last minutes' burst of DDL whose autovacuum
+   would otherwise share the CPUs with the measurement), in alternating rounds:
+   the requests spread over every hospital's subdomain (round robin, after a
+   warm-up that reaches each hospital from each worker), #1 of N alone, and the
+   peer: a second database on the same server that holds one hospital only
+   (`bench_scale_one`, the demo hospital), so both sides meet the same machine.
 3. Memory of one long-lived connection: gunicorn with 1 sync worker
    (DB_CONN_MAX_AGE=3600), so one PostgreSQL backend serves everything. Its
    private memory (RssAnon in /proc/<pid>/status; relcache and catcache live
@@ -31,6 +36,7 @@ PostgreSQL of devtools or the server of DATABASE_URL:
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import statistics
 import subprocess
@@ -40,13 +46,18 @@ from contextlib import contextmanager
 
 from bench.driver import (
     HOST,
+    LOGIN,
+    TENANT_HOST,
     BenchError,
     Client,
     ServerProcess,
+    admin_execute,
     bounded_int,
+    dedicated_database,
     django_env,
     django_on_dedicated_database,
     machine,
+    request,
     run_clients,
     say,
 )
@@ -54,6 +65,7 @@ from bench.provisioning import warm_up
 from devtools import REPO, commands
 
 BENCH_DB = "bench_scale"
+PEER_DB = "bench_scale_one"  # the same server, one hospital: what "req/s at 1 hospital" is measured against
 SMOKE = ["--hospitals", "3", "--batch", "2", "--requests", "20", "--warmup-passes", "1", "--max-requests", "4"]
 SMOKE += ["--migrate-sample", "2", "--rounds", "1"]
 FIGURES = r"req/s at \d+ hospitals / at 1: +[\d.]+x"
@@ -136,13 +148,17 @@ class Gunicorn(ServerProcess):
 
     probe_path, probe_host = "/healthz", "localhost"
 
-    def __init__(self, stack, name: str, *, workers: int, conn_max_age: int, max_requests: int = 0):
+    def __init__(
+        self, stack, name: str, *, workers: int, conn_max_age: int, max_requests: int = 0, database_url: str = ""
+    ):
         super().__init__(stack, f"gunicorn ({name})", f"bench-scale-{name}.log")
         self.argv = commands.python("-m", "gunicorn", "config.wsgi", "--bind", f"{HOST}:{self.port}")
         self.argv += ["--workers", str(workers), "--worker-class", "sync", "--timeout", "120"]
         if max_requests:
             self.argv += ["--max-requests", str(max_requests)]
         self.env = django_env(DB_CONN_MAX_AGE=str(conn_max_age), DJANGO_DEBUG="false", LOG_LEVEL="WARNING")
+        if database_url:
+            self.env["DATABASE_URL"] = database_url
         url = self.env["DATABASE_URL"]  # its backends are told apart from this process's by application_name
         self.env["DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}application_name={SERVER_APPLICATION}"
 
@@ -169,9 +185,10 @@ class SpreadClient(Client):
         self.get(path)
 
 
-def throughput(stack, label: str, tokens: dict[str, str], args) -> float:
+def throughput(stack, label: str, tokens: dict[str, str], args, database_url: str = "") -> float:
     """req/s of GET /accounts/user/ spread over `tokens`' hosts, after a warm-up that reaches each of them."""
-    with Gunicorn(stack, label.replace(" ", "-"), workers=2, conn_max_age=60) as server:
+    name = label.replace(" ", "-")
+    with Gunicorn(stack, name, workers=2, conn_max_age=60, database_url=database_url) as server:
         clients = [
             SpreadClient(server.port, tokens, ("/accounts/user/",), i * len(tokens) // args.concurrency)
             for i in range(args.concurrency)
@@ -185,6 +202,45 @@ def throughput(stack, label: str, tokens: dict[str, str], args) -> float:
     rate = args.requests / seconds
     say(f"{label}: {rate:.1f} req/s (p50 {statistics.median(latencies) * 1000:.2f} ms)")
     return rate
+
+
+def database_settle() -> None:
+    """VACUUM ANALYZE (catalogs included) and a CHECKPOINT: what autovacuum and the checkpointer would do in
+    the minutes after the burst of DDL that made the hospitals, done now rather than during a measurement."""
+    from django.db import connection
+
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")
+        cursor.execute("CHECKPOINT")
+    say(f"database settled (VACUUM ANALYZE, CHECKPOINT) in {time.perf_counter() - began:.0f} s, untimed")
+
+
+@contextmanager
+def one_hospital_peer(stack):
+    """The peer database on the same server: migrated, with the demo hospital (bootstrap_demo) and nothing else.
+    Yields its URL; the caller logs in once its server is up."""
+    with dedicated_database(stack.ensure_database(), PEER_DB) as url:
+        env = django_env(DATABASE_URL=url)
+        for argv in (("migrate_schemas", "--noinput"), ("bootstrap_demo",)):
+            result = subprocess.run(
+                commands.python("manage.py", *argv), cwd=REPO, env=env, capture_output=True, text=True
+            )
+            if result.returncode != 0:
+                raise BenchError(f"{PEER_DB}: manage.py {' '.join(argv)} failed:\n{result.stdout}{result.stderr}")
+        admin_execute(url, "VACUUM (ANALYZE)")
+        admin_execute(url, "CHECKPOINT")
+        say(f"{PEER_DB}: one hospital (demo), settled")
+        yield url
+
+
+def peer_token(stack, database_url: str) -> dict[str, str]:
+    """A Bearer token of the peer's demo admin, from a real login on a server of the peer database."""
+    with Gunicorn(stack, "peer-login", workers=1, conn_max_age=0, database_url=database_url) as server:
+        status, body, _ = request(server.port, "POST", "/accounts/login/", host=TENANT_HOST, body=LOGIN)
+    if status != 200:
+        raise BenchError(f"{PEER_DB}: login answered {status}: {body[:300]!r}")
+    return {TENANT_HOST: json.loads(body)["access"]}
 
 
 # --------------------------------------------------------------------------
@@ -390,9 +446,13 @@ def report(args, onboard: dict, spares: list, rates: dict, memory: dict, migrate
     )
     for label, rate in rates.items():
         print(f"  {label:<40} {rate:>8.1f} req/s")
-    spread = rates[f"{n} hospitals, spread over all"] / rates["1 hospital (the only one)"]
+    spread = rates[f"{n} hospitals, spread over all"] / rates["database with 1 hospital, alternating"]
     same_time = rates[f"{n} hospitals, spread over all"] / rates[f"hospital #1 of {n}"]
-    print(f"  req/s at {n} hospitals / at 1: {spread:.2f}x (spread / #1 of {n}, alternating: {same_time:.2f}x)")
+    before = rates[f"{n} hospitals, spread over all"] / rates["1 hospital (the only one)"]
+    print(
+        f"  req/s at {n} hospitals / at 1: {spread:.2f}x (spread / the 1-hospital database, alternating; "
+        f"spread / #1 of {n}: {same_time:.2f}x; spread / this database before the others existed: {before:.2f}x)"
+    )
     print()
     grown = memory["passes"][-1] - memory["one_hospital"]
     print("one long-lived connection (gunicorn 1 sync worker), its backend's private memory (RssAnon)")
@@ -480,12 +540,17 @@ def run(stack, args) -> int:
         say(f"creating hospitals #2..#{args.hospitals}")
         create_hospitals(2, args.hospitals, args.batch, onboard, spares)
         tokens.update(staff_tokens(2, args.hospitals))
-        spread, single = [], []
-        for _ in range(args.rounds):  # alternating, so that a busy moment of the machine hits both
-            spread.append(throughput(stack, "spread", tokens, args))
-            single.append(throughput(stack, "1 of many", {first_host: tokens[first_host]}, args))
+        database_settle()
+        spread, single, peer = [], [], []
+        with one_hospital_peer(stack) as peer_url:
+            peer_tokens = peer_token(stack, peer_url)
+            for _ in range(args.rounds):  # alternating, so that a busy moment of the machine hits all three
+                spread.append(throughput(stack, "spread", tokens, args))
+                single.append(throughput(stack, "1 of many", {first_host: tokens[first_host]}, args))
+                peer.append(throughput(stack, "peer with 1", peer_tokens, args, database_url=peer_url))
         rates[f"{args.hospitals} hospitals, spread over all"] = statistics.median(spread)
         rates[f"hospital #1 of {args.hospitals}"] = statistics.median(single)
+        rates["database with 1 hospital, alternating"] = statistics.median(peer)
         memory = connection_memory(stack, tokens, first_host, args)
         migrate = migrations(args)
         report(args, onboard, spares, rates, memory, migrate)
