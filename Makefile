@@ -26,6 +26,9 @@
 #                     (BENCH_ARGS="--samples 2" is a smoke run)
 #   make bench-multihost  GET /accounts/user/ req/s through 1 vs 2 web hosts of the multi-host deployment
 #                     (network namespaces: root, and PgBouncer, which scripts/install-pgbouncer.sh apt-installs)
+#   make bench-scale  1,000 hospitals on one PostgreSQL: onboarding #1 vs #1000, authed GET req/s spread over them
+#                     vs a 1-hospital database, a long-lived connection's memory, migrate_schemas (~40 minutes;
+#                     BENCH_ARGS="--hospitals 100" for a shorter run)
 #   make bench-smoke  every benchmark scenario in a run of seconds (python -m bench --smoke): each must
 #                     exit 0 and print its figures; CI runs it
 #   make idp          the local OpenID Provider for single sign-on (devtools/idp/, npm ci); make test runs it
@@ -145,6 +148,9 @@ bench-gunicorn: install
 
 bench-multihost: install pgbouncer
 	$(VENV_PYTHON) -m bench multihost $(BENCH_ARGS)
+
+bench-scale: install
+	$(VENV_PYTHON) -m bench scale $(BENCH_ARGS)
 
 bench-smoke: install pgbouncer
 	$(VENV_PYTHON) -m bench --smoke

@@ -284,3 +284,41 @@ def test_a_login_with_a_passkey_takes_an_email_and_password_first(api_for, hospi
     register(api_for(hospital_a), user_a.email, SoftPasskey())
     wrong = api_for(hospital_a).post("/accounts/login/", json={"email": user_a.email, "password": PASSWORD + "x"})
     assert wrong.status_code == 400 and "webauthn" not in wrong.text
+
+
+def test_parallel_wrong_passkey_answers_are_never_checked_beyond_the_budget(api_for, hospital_a, user_a, settings):
+    settings.MFA_FAILURE_LIMIT = 3
+    passkey = SoftPasskey()
+    register(api_for(hospital_a), user_a.email, passkey)
+    api = api_for(hospital_a)
+    first = password_step(api, user_a.email)
+    relayed = passkey.get(first["webauthn"], origin(api), forge_origin="http://elsewhere.localhost")
+    body = {"mfa_token": first["mfa_token"], "webauthn": relayed}
+    statuses = parallel([lambda: api_for(hospital_a).post("/accounts/login/mfa/", json=body)] * 12)
+    assert sorted(statuses) == [400] * 3 + [429] * 9, statuses
+    assert len(events(hospital_a, user_a, AuditEvent.Action.MFA_FAILED)) == 3
+    # Locked: even the right answer is not looked at.
+    right = {"mfa_token": first["mfa_token"], "webauthn": passkey.get(first["webauthn"], origin(api))}
+    locked = api.post("/accounts/login/mfa/", json=right)
+    assert locked.status_code == 429 and locked.json()["code"] == "mfa_locked"
+
+
+def test_an_enrol_only_session_registers_a_passkey_and_steps_up_with_it(api_for, platform_user, settings):
+    settings.MFA_REQUIRED_FOR_PLATFORM_STAFF = True
+    api = api_for(None)
+    access = api.login(platform_user.email).json()["access"]
+    assert AccessToken(access)["mfa_enrol"] is True
+    assert api.get("/accounts/user/", token=access).json()["code"] == "mfa_enrollment_required"
+    passkey = SoftPasskey()
+    register(api, platform_user.email, passkey, access=access)  # enrolment is open to this session
+    assert api.get("/accounts/user/", token=access).json()["code"] == "mfa_enrollment_required"  # same token
+    challenge = api.post("/accounts/mfa/reauthenticate/webauthn/", token=access).json()
+    stepped = api.post(
+        "/accounts/mfa/reauthenticate/",
+        json={"mfa_token": challenge["mfa_token"], "webauthn": passkey.get(challenge["webauthn"], origin(api))},
+        token=access,
+    )
+    assert stepped.status_code == 200, stepped.text
+    full = stepped.json()["access"]
+    assert "mfa_enrol" not in AccessToken(full)
+    assert api.get("/accounts/user/", token=full).status_code == 200
