@@ -16,7 +16,13 @@ from rest_framework_simplejwt.utils import get_md5_hash_password
 from accounts.mfa.policy import ENROL_CLAIM
 from accounts.models import LoginSession
 from accounts.security.tokens import FAMILY_CLAIM
-from core.tenancy import request_tenant_confirm, request_tenant_confirmed, token_belongs_here, user_belongs_here
+from core.tenancy import (
+    request_tenant_confirm,
+    request_tenant_confirmed,
+    schema_qualified_cursor,
+    token_belongs_here,
+    user_belongs_here,
+)
 
 
 def csrf_enforce(request) -> None:
@@ -71,7 +77,7 @@ def user_with_hospital(*, user_id, host: str, session: str | None = None):
     hospital now, and `session_live`: whether the session `session` is (one statement). None if there is
     no such user."""
     sql, user_names, hospital_names = _user_query()
-    with connection.cursor() as cursor:
+    with schema_qualified_cursor() as cursor:  # every table is `public.`: no SET search_path for it
         cursor.execute(sql, [host, session, user_id])
         row = cursor.fetchone()
     if row is None:

@@ -18,6 +18,13 @@ def current_schema_name() -> str:
     return connection.schema_name  # type: ignore[attr-defined]  # django-tenants' connection wrapper
 
 
+def schema_qualified_cursor():
+    """A cursor for a statement whose every table is schema-qualified (`public.accounts_user`): it leaves the
+    connection's search_path as it is, sending no `SET search_path` (tenants/postgresql_backend); a plain
+    cursor on any other backend."""
+    return getattr(connection, "schema_qualified_cursor", connection.cursor)()
+
+
 def current_tenant():
     """The tenant (a `tenants.Hospital`) the database connection is in, or None before any was set."""
     return getattr(connection, "tenant", None)

@@ -12,8 +12,8 @@ from audit.models import AuditEvent
 from staff import services as staff_services
 from staff.models import MfaPolicy, StaffMember
 from tests.conftest import _make_hospital
-from tests.support import PASSWORD, unique_email
 from tests.passkey import SoftPasskey
+from tests.support import PASSWORD, unique_email
 from tests.test_mfa import code_at, enrol, events, password_step
 from tests.test_webauthn import origin, register
 

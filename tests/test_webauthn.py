@@ -250,6 +250,15 @@ def test_bad_passkey_input_is_a_clear_4xx(api_for, hospital_a, user_a):
             token=access,
         )
         assert response.status_code == 400 and response.json()["code"] == "webauthn_invalid", response.text
+    oversized = SoftPasskey()
+    oversized.credential_id = bytes(1024)  # one byte over WebAuthn's limit
+    too_long = oversized.create(begin["options"], origin(api))
+    response = api.post(
+        "/accounts/mfa/webauthn/confirm/",
+        json={"registration_token": begin["registration_token"], "credential": too_long},
+        token=access,
+    )
+    assert response.status_code == 400 and response.json()["code"] == "webauthn_invalid", response.text
     for body in (
         {"registration_token": "nonsense", "credential": good},
         {"registration_token": begin["registration_token"], "credential": "a string"},

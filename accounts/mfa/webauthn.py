@@ -29,6 +29,8 @@ from fido2.webauthn import (
     UserVerificationRequirement,
 )
 
+MAX_CREDENTIAL_ID = 1023  # bytes: WebAuthn Level 3's limit (what Authenticator.credential_id is sized for)
+
 
 class WebauthnInvalid(Exception):
     """The client's answer does not check out (wrong challenge, origin, RP, signature, or not WebAuthn at all)."""
@@ -86,6 +88,8 @@ def registration_verify(request, *, state: dict, response: dict) -> Registered:
         auth_data = _server(request).register_complete(state, response)
         data = auth_data.credential_data
         assert data is not None  # noqa: S101 (register_complete guarantees it)
+        if len(data.credential_id) > MAX_CREDENTIAL_ID:
+            raise ValueError(f"credential id longer than {MAX_CREDENTIAL_ID} bytes")
     except Exception as error:  # noqa: BLE001 fido2 parses untrusted bytes: any failure there is the client's
         raise WebauthnInvalid(str(error) or type(error).__name__) from error
     return Registered(credential_id_text(data.credential_id), bytes(data), auth_data.counter)

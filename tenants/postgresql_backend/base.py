@@ -4,6 +4,10 @@
   tenant is set (every request sets one), so every request re-issued it; here setting the tenant the
   session is already on keeps it. It is still forgotten wherever PostgreSQL may have reverted or lost it
   (rollback, rollback to a savepoint, close: django-tenants' own overrides) and on a new connection.
+- `schema_qualified_cursor()`: a cursor for a statement that names the schema of every table it reads (the
+  authenticated request's user statement, all `public.`): it runs on the session's path as it is, so a
+  request to another hospital than the connection's last one sends no `SET search_path` unless it goes on
+  to read the hospital's own tables.
 - The health check (CONN_HEALTH_CHECKS) without a round trip. Django's runs `SELECT 1` at the start of
   every request. An idle connection has nothing to read: if its socket is readable, the server has sent
   something unprompted, in practice the FATAL message and end-of-file of a terminated or restarted
@@ -44,6 +48,19 @@ def _counting(cursor_class):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    _search_path_left = False  # set while schema_qualified_cursor() opens its cursor
+
+    def schema_qualified_cursor(self):
+        self._search_path_left = True
+        try:
+            return self.cursor()
+        finally:
+            self._search_path_left = False
+
+    def _handle_search_path(self, cursor=None):
+        if not self._search_path_left:
+            super()._handle_search_path(cursor)
+
     def set_tenant(self, tenant, include_public=True):
         in_session = self.search_path_set_schemas
         super().set_tenant(tenant, include_public)
