@@ -72,10 +72,6 @@ def mfa_methods(user: User) -> list[str]:
     return methods
 
 
-def _has_factor(user: User) -> bool:
-    return Authenticator.objects.filter(user=user, type__in=list(FACTOR_METHODS)).exists()
-
-
 def _passkeys(user: User) -> list[Authenticator]:
     return list(Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN).order_by("pk"))
 
