@@ -166,9 +166,7 @@ class UserDetailsSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     name = serializers.CharField(read_only=True)
     # null for platform staff, who belong to no hospital.
-    hospital: serializers.SlugRelatedField = serializers.SlugRelatedField(
-        slug_field="slug", read_only=True, allow_null=True
-    )
+    hospital = serializers.CharField(source="hospital.slug", read_only=True, allow_null=True)
 
     def update(self, instance, validated_data: dict):
         for field, value in validated_data.items():
