@@ -554,8 +554,8 @@ def run(stack, args) -> int:
         if args.spares_ahead:
             say(f"making {args.hospitals - 1} spares ahead (untimed)")
             began_spares = time.perf_counter()
-            spares.append((time.perf_counter() - began_spares, make_spares(args.hospitals - 1)))
-            spares[-1] = (time.perf_counter() - began_spares, spares[-1][1])
+            made = make_spares(args.hospitals - 1)
+            spares.append((time.perf_counter() - began_spares, made))
             database_settle()
         say(f"creating hospitals #2..#{args.hospitals}")
         create_hospitals(2, args.hospitals, args.batch, onboard, spares)
