@@ -95,6 +95,10 @@ def make_spares(count: int) -> int:
             cursor.execute(f'CREATE SCHEMA "{name}"')
     SpareSchema.objects.bulk_create([SpareSchema(schema_name=name, fingerprint=STALE) for name in names])
     run_command(tenant=True, executor="multiprocessing")
+    # A worker makes spares on a database session of its own; this one has just read every spare's
+    # django_migrations (their relcache and catcache entries stay in its backend). The onboardings that
+    # follow get a fresh session, as the web process that serves them would have.
+    connection.close()
     return count
 
 

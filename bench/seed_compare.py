@@ -337,6 +337,11 @@ def report(results: dict, costs: dict, args) -> None:
         s, p = median("seed", key), median("project", key)
         ratio = f"{p / s:>6.2f}x" if s else "    n/a"  # a smoke run may finish no seed login in its second
         print(f"{label:<34} {s:>9.1f} {p:>9.1f} {ratio}")
+    # A round's two sides run back to back: the spread of the rounds' ratios is the machine's noise.
+    for key, label in (("get", "Bearer"), ("cookie", "cookie")):
+        ratios = [p[key] / s[key] for s, p in zip(results["seed"], results["project"], strict=True) if s[key]]
+        listed = ", ".join(f"{r:.2f}x" for r in ratios)
+        print(f"  authed GET ({label}) project / seed by round: {listed}")
     s, p = costs["seed"], costs["project"]
     label, ratio = "in-process ms per authed GET", p["get_ms"] / s["get_ms"]
     print(f"{label:<34} {s['get_ms']:>9.2f} {p['get_ms']:>9.2f} {ratio:>6.2f}x")
@@ -357,3 +362,9 @@ def configs(stack, project: Side, args) -> None:
     for config, values in rates.items():
         label = "config/gunicorn.py (2 workers)" if config == "config" else config
         print(f"{label:<34} {statistics.median(values):>9.1f} req/s   rounds: {', '.join(f'{v:.0f}' for v in values)}")
+    if PLAIN in rates:  # each setup against 2 plain sync workers measured in the same round
+        for config, values in rates.items():
+            if config != PLAIN:
+                ratios = [v / plain for v, plain in zip(values, rates[PLAIN], strict=True)]
+                listed = ", ".join(f"{r:.2f}" for r in ratios)
+                print(f"  {config} / {PLAIN} by round: {listed}; median {statistics.median(ratios):.2f}x")
