@@ -8,12 +8,12 @@ import multiprocessing
 import os
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-# Chosen by measurement (`make bench-gunicorn`, README "Performance"): on 2 cores, the project's authed
-# GET served 223 req/s with 2 plain sync workers, 186 with 3, 175 with 4, 673 with 2 gthread workers of 2
-# threads, 868 with 2 of 4 (medians of 3 rounds, 8 clients). Requests are CPU-bound Python with one short
-# SQL statement, so one process per core; threads keep connections alive (a sync worker closes each one)
-# and overlap the database and client waits. Each thread keeps its own persistent PostgreSQL connection:
-# size max_connections for workers * threads per container.
+# Chosen by measurement (`make bench-gunicorn`, README "Benchmarks"). Requests are CPU-bound Python with one
+# short SQL statement, so one process per core. On a loaded 2-core machine gthread won (2 x 4 threads 868
+# req/s, 2 sync workers 223: a sync worker closes every connection); on a quiet one it ties 2 sync workers
+# (0.99x over 9 head-to-head rounds). Threads keep clients' connections alive and a slow client holds a
+# thread, not the process. Each thread keeps its own persistent PostgreSQL connection: size max_connections
+# for workers * threads per container.
 workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
