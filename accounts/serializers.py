@@ -170,8 +170,8 @@ class UserDetailsSerializer(serializers.Serializer):
 
     def to_representation(self, instance) -> dict:
         # The fields above, written out: every authed app start reads this, and DRF deep-copies a serializer's
-        # declared fields per instance, 15 times the cost of this dict (README "Performance"). Kept equal to
-        # the fields' own representation by tests/test_profile_representation.py.
+        # declared fields per instance, ~16 times the cost of this dict (README "Performance"). Kept equal to
+        # the fields' own representation by tests/fast/test_profile_representation.py.
         hospital = instance.hospital
         return {
             "pk": instance.pk,

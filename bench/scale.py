@@ -97,8 +97,9 @@ def make_spares(count: int) -> int:
     run_command(tenant=True, executor="multiprocessing")
     # A worker makes spares on a database session of its own; this one has just read every spare's
     # django_migrations (their relcache and catcache entries stay in its backend). The onboardings that
-    # follow get a fresh session, as the web process that serves them would have.
+    # follow get a fresh session, as the web process that serves them would have (opened here, untimed).
     connection.close()
+    connection.ensure_connection()
     return count
 
 

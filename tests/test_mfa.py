@@ -247,7 +247,8 @@ def test_sensitive_changes_need_a_recent_second_factor(api_for, hospital_a, user
     secret, recovery = enrol(api_for(hospital_a), user_a.email)
     api = api_for(hospital_a)
     first = password_step(api, user_a.email)
-    done = api.post("/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "code": code_at(secret, 1)})
+    login_code = code_at(secret, 1)  # kept: computed again after a 30 s step boundary it would be another code
+    done = api.post("/accounts/login/mfa/", json={"mfa_token": first["mfa_token"], "code": login_code})
     access = done.json()["access"]
     totp_id = Authenticator.objects.get(user=user_a, type="totp").pk
     change = {"old_password": PASSWORD, "new_password1": "Brand-new-pass-77", "new_password2": "Brand-new-pass-77"}
@@ -262,7 +263,7 @@ def test_sensitive_changes_need_a_recent_second_factor(api_for, hospital_a, user
     assert Authenticator.objects.filter(pk=totp_id).exists()
 
     settings.MFA_STEP_UP_WINDOW = timedelta(minutes=10)
-    replay = api.post("/accounts/mfa/reauthenticate/", json={"code": code_at(secret, 1)}, token=access)
+    replay = api.post("/accounts/mfa/reauthenticate/", json={"code": login_code}, token=access)
     assert replay.status_code == 400 and replay.json()["code"] == "mfa_code_invalid"  # the login's code is used
     app = api_for(hospital_a)
     stepped = app.post(
