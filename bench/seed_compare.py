@@ -339,7 +339,8 @@ def report(results: dict, costs: dict, args) -> None:
         print(f"{label:<34} {s:>9.1f} {p:>9.1f} {ratio}")
     # A round's two sides run back to back: the spread of the rounds' ratios is the machine's noise.
     for key, label in (("get", "Bearer"), ("cookie", "cookie")):
-        ratios = [p[key] / s[key] for s, p in zip(results["seed"], results["project"], strict=True) if s[key]]
+        pairs = zip(results["seed"], results["project"], strict=True)
+        ratios = [project[key] / seed[key] for seed, project in pairs if seed[key]]
         listed = ", ".join(f"{r:.2f}x" for r in ratios)
         print(f"  authed GET ({label}) project / seed by round: {listed}")
     s, p = costs["seed"], costs["project"]
