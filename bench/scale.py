@@ -57,6 +57,7 @@ from bench.driver import (
     django_env,
     django_on_dedicated_database,
     machine,
+    ratio_summary,
     request,
     run_clients,
     say,
@@ -414,7 +415,7 @@ def migrations(args) -> dict:
 # Report
 
 
-def report(args, onboard: dict, spares: list, rates: dict, memory: dict, migrate: dict | None) -> None:
+def report(args, onboard: dict, spares: list, rates: dict, by_round: dict, memory: dict, migrate: dict | None) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -459,6 +460,8 @@ def report(args, onboard: dict, spares: list, rates: dict, memory: dict, migrate
         f"  req/s at {n} hospitals / at 1: {spread:.2f}x (spread / the 1-hospital database, alternating; "
         f"spread / #1 of {n}: {same_time:.2f}x; spread / this database before the others existed: {before:.2f}x)"
     )
+    for label, ratios in by_round.items():
+        print(f"  {label} by round: {', '.join(f'{r:.2f}' for r in ratios)}; {ratio_summary(ratios)}")
     print()
     grown = memory["passes"][-1] - memory["one_hospital"]
     print("one long-lived connection (gunicorn 1 sync worker), its backend's private memory (RssAnon)")
@@ -529,7 +532,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--migrate-sample", type=bounded_int(1, 5000), default=100, help="schemas run through the plain executor"
     )
-    parser.add_argument("--rounds", type=bounded_int(1, 20), default=3, help="req/s runs per figure (median)")
+    parser.add_argument("--rounds", type=bounded_int(1, 50), default=3, help="req/s runs per figure (median)")
     parser.add_argument(
         "--spares-ahead",
         action="store_true",
@@ -581,8 +584,13 @@ def run(stack, args) -> int:
         rates[f"{args.hospitals} hospitals, spread over all"] = statistics.median(spread)
         rates[f"hospital #1 of {args.hospitals}"] = statistics.median(single)
         rates["database with 1 hospital, alternating"] = statistics.median(peer)
+        # A round's three runs are back to back: their ratios carry less of the machine's drift than the medians.
+        by_round = {
+            "spread / the 1-hospital database": [a / b for a, b in zip(spread, peer, strict=True)],
+            f"spread / #1 of {args.hospitals}": [a / b for a, b in zip(spread, single, strict=True)],
+        }
         memory = connection_memory(stack, tokens, first_host, args)
         migrate = None if args.no_migrations else migrations(args)
-        report(args, onboard, spares, rates, memory, migrate)
+        report(args, onboard, spares, rates, by_round, memory, migrate)
     say(f"done in {time.monotonic() - began:.0f} s")
     return 0

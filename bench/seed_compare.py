@@ -37,6 +37,7 @@ from bench.driver import (
     django_env,
     machine,
     prepare_demo,
+    ratio_summary,
     request,
     say,
 )
@@ -249,7 +250,7 @@ def inprocess(side: Side, requests: int) -> dict:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--rounds", type=bounded_int(1, 20), default=3, help="alternating rounds (default 3)")
+    parser.add_argument("--rounds", type=bounded_int(1, 50), default=3, help="alternating rounds (default 3)")
     parser.add_argument("--seconds", type=bounded_int(1, 120), default=8, help="seconds per figure (default 8)")
     parser.add_argument("--concurrency", type=bounded_int(1, 64), default=8, help="client threads (default 8)")
     parser.add_argument("--inprocess-requests", type=bounded_int(1, 100_000), default=1000)
@@ -342,7 +343,7 @@ def report(results: dict, costs: dict, args) -> None:
         pairs = zip(results["seed"], results["project"], strict=True)
         ratios = [project[key] / seed[key] for seed, project in pairs if seed[key]]
         listed = ", ".join(f"{r:.2f}x" for r in ratios)
-        print(f"  authed GET ({label}) project / seed by round: {listed}")
+        print(f"  authed GET ({label}) project / seed by round: {listed}; {ratio_summary(ratios)}")
     s, p = costs["seed"], costs["project"]
     label, ratio = "in-process ms per authed GET", p["get_ms"] / s["get_ms"]
     print(f"{label:<34} {s['get_ms']:>9.2f} {p['get_ms']:>9.2f} {ratio:>6.2f}x")
@@ -368,4 +369,4 @@ def configs(stack, project: Side, args) -> None:
             if config != PLAIN:
                 ratios = [v / plain for v, plain in zip(values, rates[PLAIN], strict=True)]
                 listed = ", ".join(f"{r:.2f}" for r in ratios)
-                print(f"  {config} / {PLAIN} by round: {listed}; median {statistics.median(ratios):.2f}x")
+                print(f"  {config} / {PLAIN} by round: {listed}; {ratio_summary(ratios)}")
