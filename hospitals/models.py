@@ -3,8 +3,8 @@
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
-from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from core.crossschema import HospitalGroupObjectPermission, HospitalUserObjectPermission
 from staff.models import Department, StaffMember
 
 
@@ -160,9 +160,9 @@ class BreakGlassGrant(models.Model):
 # of a text object_pk, so filtering 50,000 patients stays an index lookup.
 
 
-class PatientUserObjectPermission(UserObjectPermissionBase):
+class PatientUserObjectPermission(HospitalUserObjectPermission):
     content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)
 
 
-class PatientGroupObjectPermission(GroupObjectPermissionBase):
+class PatientGroupObjectPermission(HospitalGroupObjectPermission):
     content_object = models.ForeignKey(Patient, on_delete=models.CASCADE)

@@ -44,7 +44,9 @@ class Identity(models.Model):
 
     issuer = models.CharField(max_length=500)
     subject = models.CharField(max_length=255)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )  # public row: core/crossschema.py
     email_at_link = models.EmailField(max_length=254)
     created = models.DateTimeField(auto_now_add=True)
     last_sign_in = models.DateTimeField(null=True, blank=True)

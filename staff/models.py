@@ -3,15 +3,17 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from core.crossschema import HospitalGroupObjectPermission, HospitalUserObjectPermission
 
 
 class StaffMember(models.Model):
     """The hospital-side profile of an account: its role in this hospital.
 
     The account itself lives in the public schema; this row lives and dies with
-    the hospital's schema. Accounts are deactivated, never deleted, so the
-    cross-schema FK protects rather than cascades.
+    the hospital's schema. Accounts are deactivated, not deleted, so the
+    reference protects rather than cascades (in Python: no constraint across
+    schemas, core/crossschema.py).
     """
 
     class Role(models.TextChoices):
@@ -22,7 +24,9 @@ class StaffMember(models.Model):
         # Reads the hospital's access logs and reviews break-glass openings; sees no patient record.
         PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_constraint=False
+    )  # public row: core/crossschema.py
     role = models.CharField(max_length=32, choices=Role.choices)
     department = models.ForeignKey("Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="staff")
     is_active = models.BooleanField(default=True)
@@ -63,11 +67,11 @@ class Department(models.Model):
 # guardian's direct-foreign-key permission tables for departments (a real FK, not a text object_pk).
 
 
-class DepartmentUserObjectPermission(UserObjectPermissionBase):
+class DepartmentUserObjectPermission(HospitalUserObjectPermission):
     content_object = models.ForeignKey(Department, on_delete=models.CASCADE)
 
 
-class DepartmentGroupObjectPermission(GroupObjectPermissionBase):
+class DepartmentGroupObjectPermission(HospitalGroupObjectPermission):
     content_object = models.ForeignKey(Department, on_delete=models.CASCADE)
 
 
@@ -87,6 +91,7 @@ class Invitation(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,  # public row: core/crossschema.py
         help_text="Empty: invited by the platform at onboarding.",
     )
     created = models.DateTimeField(auto_now_add=True)

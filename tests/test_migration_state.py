@@ -38,15 +38,17 @@ def one_behind() -> set[tuple[str, str]]:
 def newest_leaf_and_its_parent() -> tuple[tuple[str, str], tuple[str, str]]:
     """The newest migration of a tenant app that changes the schema (creates a table or adds a column), and
     the one before it in its app: moving a schema back to the parent unapplies it (and what depends on it,
-    `one_behind()`), whatever migrations the apps gain later."""
+    `one_behind()`), whatever migrations the apps gain later. Walks back from each app's leaf past
+    migrations that only alter fields."""
     graph = MigrationLoader(None, ignore_no_migrations=True).graph
     for app in ("hospitals", "staff", "audit"):
         for leaf in graph.leaf_nodes(app):
             node = graph.node_map[leaf]
-            parents = [parent.key for parent in node.parents if parent.key[0] == app]
-            if parents and conflicting_object_sql(leaf, "x"):
-                return leaf, parents[0]
-    raise AssertionError("no tenant app has a leaf migration that creates a table or adds a column")
+            while parents := [parent for parent in node.parents if parent.key[0] == app]:
+                if conflicting_object_sql(node.key, "x"):
+                    return node.key, parents[0].key
+                node = parents[0]
+    raise AssertionError("no tenant app has a migration that creates a table or adds a column")
 
 
 def conflicting_object_sql(migration: tuple[str, str], schema_name: str) -> tuple[str, str] | None:
