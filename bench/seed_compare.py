@@ -16,6 +16,7 @@ authed GET through the WSGI application with no network, and the SQL statements 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import subprocess
@@ -73,7 +74,8 @@ def parse_config(text: str) -> tuple[str, int, int] | None:
 
 class Gunicorn(ServerProcess):
     def __init__(self, stack, side: Side, config: str):
-        super().__init__(stack, f"gunicorn ({side.name})", f"bench-gunicorn-{side.name}.log")
+        log_name = f"bench-gunicorn-{side.name}-{config.replace(':', '-')}.log"
+        super().__init__(stack, f"gunicorn ({side.name}, {config})", log_name)
         self.side, self.config = side, config
         self.probe_host = side.host
 
@@ -353,14 +355,27 @@ def report(results: dict, costs: dict, args) -> None:
 
 
 def configs(stack, project: Side, args) -> None:
+    """Every setup runs at once, each on its own port; a round measures each in turn (the order alternating),
+    so the setups meet the same moments of the machine and no restart sits between a round's figures."""
     rates: dict[str, list[float]] = {c: [] for c in args.config_list}
-    for round_ in range(args.rounds):
-        order = args.config_list if round_ % 2 == 0 else list(reversed(args.config_list))
-        for config in order:
-            say(f"round {round_ + 1}/{args.rounds}: project, gunicorn {config}")
-            rates[config].append(measure(stack, project, config, args, full=False)["get"])
+    with contextlib.ExitStack() as running:
+        servers = {config: running.enter_context(Gunicorn(stack, project, config)) for config in args.config_list}
+        tokens = {config: log_in(server.port, project.host)["access"] for config, server in servers.items()}
+        for round_ in range(args.rounds):
+            order = args.config_list if round_ % 2 == 0 else list(reversed(args.config_list))
+            say(f"round {round_ + 1}/{args.rounds}: project, gunicorn {', '.join(order)}")
+            for config in order:
+                port = servers[config].port
+                clients = [GetClient(port, project.host, tokens[config], True) for _ in range(args.concurrency)]
+                try:
+                    rates[config].append(timed_run(clients, args.seconds))
+                except BenchError as exc:
+                    raise servers[config].fail(str(exc)) from None
     print()
-    print(f"the project's authed GET (Bearer) under gunicorn setups, {args.concurrency} client threads, medians")
+    print(
+        f"the project's authed GET (Bearer) under gunicorn setups running side by side, {args.concurrency} client "
+        f"threads, {args.seconds} s per figure, {args.rounds} round(s), medians"
+    )
     for config, values in rates.items():
         label = "config/gunicorn.py (2 workers)" if config == "config" else config
         print(f"{label:<34} {statistics.median(values):>9.1f} req/s   rounds: {', '.join(f'{v:.0f}' for v in values)}")
