@@ -10,6 +10,7 @@ done: grants go with a deleted account, and an account that holds a role is not 
 import uuid
 from datetime import date
 
+import psycopg
 import pytest
 from django.db import connection, transaction
 from django.db.models import ProtectedError
@@ -22,7 +23,7 @@ from hospitals.models import Patient, PatientUserObjectPermission
 from staff.models import StaffMember
 from staff.services import staff_member_create
 from tenants.models import SpareSchema
-from tenants.provisioning import spare_pool_lock, spare_pool_refill, spare_schema_drop
+from tenants.provisioning import spare_pool_lock, spare_pool_refill, spare_schema_create, spare_schema_drop
 from tenants.services import hospital_create
 from tests.support import PASSWORD, unique_email
 
@@ -97,6 +98,29 @@ def test_spare_schemas_have_no_constraint_on_public_rows():
         assert names
         for name in names:
             assert constraints_leaving(name) == [], name
+
+
+def test_making_a_spare_does_not_wait_for_account_writes_under_way():
+    """A spare is made in one transaction, after every onboarding: it must not lock the public tables (a
+    constraint would, on `accounts_user` until it commits: every login's `last_login` would wait for it)."""
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "password", "host", "port")
+    with spare_pool_lock():  # first: the suite's worker must not start a refill that would wait for the writer
+        writer = psycopg.connect(**{key: params[key] for key in keys if params.get(key)}, autocommit=False)
+        try:
+            writer.execute("LOCK TABLE public.accounts_user IN ROW EXCLUSIVE MODE")  # what any account write holds
+            with connection.cursor() as cursor:
+                # A limit only against a hang: waiting at all is the failure, and it would wait for the writer.
+                cursor.execute("SET lock_timeout = '60s'")
+            try:
+                spare = spare_schema_create()
+            finally:
+                with connection.cursor() as cursor:
+                    cursor.execute("RESET lock_timeout")
+        finally:
+            writer.rollback()
+            writer.close()
+    assert constraints_leaving(spare.schema_name) == []
 
 
 def test_deleting_an_account_takes_its_grants_in_its_hospital(hospital_a):

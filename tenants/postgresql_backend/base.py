@@ -8,6 +8,7 @@
   authenticated request's user statement, all `public.`): it runs on the session's path as it is, so a
   request to another hospital than the connection's last one sends no `SET search_path` unless it goes on
   to read the hospital's own tables.
+- Its schema editor creates no constraint from a hospital's schema to a public table (schema.py).
 - The health check (CONN_HEALTH_CHECKS) without a round trip. Django's runs `SELECT 1` at the start of
   every request. An idle connection has nothing to read: if its socket is readable, the server has sent
   something unprompted, in practice the FATAL message and end-of-file of a terminated or restarted
@@ -22,6 +23,8 @@ import threading
 
 from django.conf import settings
 from django_tenants.postgresql_backend import base
+
+from tenants.postgresql_backend.schema import DatabaseSchemaEditor
 
 # Statements sent by this thread's connections, counted only where settings.DB_STATEMENT_COUNTER is on
 # (the test settings: config/sqlcount.py reports them per request).
@@ -48,6 +51,7 @@ def _counting(cursor_class):
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    SchemaEditorClass = DatabaseSchemaEditor  # no constraint from a hospital's schema to a public table
     _search_path_left = False  # set while schema_qualified_cursor() opens its cursor
 
     def schema_qualified_cursor(self):
