@@ -5,14 +5,15 @@ hospital's schema to `public.accounts_user` (6 per hospital: staff, invitations,
 guardian grants) would put 12 triggers per hospital on that one table: 12,000 at 1,000 hospitals. Every
 INSERT or UPDATE of an account then copies and scans all of them, every DELETE runs a check in every
 hospital's schema at commit (6,000 queries), and every database session reloads them after each new
-hospital (`make bench-scale`, ARCHITECTURE.md "References across schemas"). `auth_permission`,
-`auth_group` and `django_content_type` would collect the same.
+hospital (ARCHITECTURE.md "References across schemas"). `auth_permission`, `auth_group` and
+`django_content_type` would collect the same.
 
 So these relations keep Django's side, the joins and `on_delete` (PROTECT, CASCADE), which the ORM
 carries out in Python in the schema the connection is on, and drop the constraint. That holds because
 an account belongs to one hospital and is deleted only in its hospital's schema (accounts/services.py,
-tenants/services.py). guardian's own generic tables get the same treatment from a migration
-(`staff` 0004); tests/test_cross_schema_references.py fails if any constraint across schemas comes back.
+tenants/services.py). The backend's schema editor (tenants/postgresql_backend/schema.py) creates none for
+guardian's own generic tables or in replayed history either; tests/test_cross_schema_references.py fails if
+any constraint across schemas comes back.
 """
 
 from django.conf import settings
