@@ -23,9 +23,10 @@ from hospitals.models import Patient, PatientUserObjectPermission
 from staff.models import StaffMember
 from staff.services import staff_member_create
 from tenants.models import SpareSchema
-from tenants.provisioning import spare_pool_lock, spare_pool_refill, spare_schema_create, spare_schema_drop
+from tenants.provisioning import spare_pool_lock, spare_pool_refill, spare_schema_create
 from tenants.services import hospital_create
 from tests.support import PASSWORD, unique_email
+from tests.test_provisioning import drain_pool
 
 PUBLIC_TABLES = ("accounts_user", "auth_permission", "auth_group", "django_content_type")
 
@@ -81,8 +82,7 @@ def test_a_new_hospital_adds_no_trigger_to_public_tables(from_spare):
         if from_spare:
             spare_pool_refill(size=1)
         else:  # an empty pool: the schema is made and migrated in the onboarding's transaction
-            for spare in SpareSchema.objects.all():
-                spare_schema_drop(schema_name=spare.schema_name)
+            drain_pool()
         before = triggers_on_public_tables()
         hospital = hospital_create(name="Triggers", slug=new_slug("trig"), admin_email=unique_email())
         assert triggers_on_public_tables() == before

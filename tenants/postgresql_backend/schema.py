@@ -9,6 +9,7 @@ table to do it. A hospital migrated before the rule had them; the migrations tha
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 from django.apps import apps
@@ -17,8 +18,9 @@ from django.db.backends.postgresql.schema import DatabaseSchemaEditor as Postgre
 from django_tenants.utils import get_public_schema_name
 
 
-def _tenant_app_labels() -> set[str]:
-    return {config.label for config in apps.get_app_configs() if config.name in settings.TENANT_APPS}
+@functools.cache  # the installed apps are fixed once Django is set up
+def _tenant_app_labels() -> frozenset[str]:
+    return frozenset(config.label for config in apps.get_app_configs() if config.name in settings.TENANT_APPS)
 
 
 class DatabaseSchemaEditor(PostgresSchemaEditor):
