@@ -36,14 +36,16 @@ PostgreSQL of devtools or the server of DATABASE_URL:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
+import re
 import statistics
 import subprocess
+import sys
 import threading
 import time
-from contextlib import contextmanager
 
 from bench.driver import (
     HOST,
@@ -62,6 +64,7 @@ from bench.driver import (
     request,
     run_clients,
     say,
+    setup_django,
 )
 from bench.provisioning import warm_up
 from devtools import REPO, commands
@@ -69,7 +72,7 @@ from devtools import REPO, commands
 BENCH_DB = "bench_scale"
 PEER_DB = "bench_scale_one"  # the same server, one hospital: what "req/s at 1 hospital" is measured against
 SMOKE = ["--hospitals", "3", "--batch", "2", "--requests", "20", "--warmup-passes", "1", "--max-requests", "4"]
-SMOKE += ["--migrate-sample", "2", "--rounds", "1"]
+SMOKE += ["--migrate-sample", "2", "--rounds", "1", "--onboard-rounds", "2"]
 FIGURES = r"req/s at \d+ hospitals / at 1: +[\d.]+x"
 SERVER_APPLICATION = "bench-scale-web"
 PREVIOUS = ("hospitals", "0003_department_staffmember_department_patient_and_more")
@@ -105,7 +108,48 @@ def make_spares(count: int) -> int:
     return count
 
 
-def create_hospitals(first: int, last: int, batch: int, timings: dict, spare_seconds: list) -> None:
+class StatementClock:
+    """Where an onboarding's time goes: each SQL statement's time (by its text with names and literals
+    blanked) and each COMMIT's, through Django's execute wrapper and the connection's commit."""
+
+    LITERALS = re.compile(r"'[^']*'|\"[^\"]*\d[^\"]*\"|\b\w*\d\w*\b")  # schema and savepoint names too
+
+    def __init__(self, connection):
+        self.spent: dict[str, float] = {}
+        self.connection = connection
+        self.commit = connection._commit
+
+    def __call__(self, execute, sql, params, many, context):
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.add(self.LITERALS.sub("?", " ".join(sql.split()))[:110], began)
+
+    def add(self, key: str, began: float) -> None:
+        self.spent[key] = self.spent.get(key, 0.0) + time.perf_counter() - began
+
+    def timed_commit(self):
+        began = time.perf_counter()
+        try:
+            return self.commit()
+        finally:
+            self.add("COMMIT", began)
+
+    @contextlib.contextmanager
+    def measuring(self):
+        self.spent = {}
+        self.connection._commit = self.timed_commit  # Django's commit bypasses the execute wrapper
+        try:
+            with self.connection.execute_wrapper(self):
+                yield self.spent
+        finally:
+            del self.connection._commit
+
+
+def create_hospitals(first: int, last: int, batch: int, timings: dict, spare_seconds: list, statements: dict) -> None:
+    from django.db import connection
+
     from tenants.models import SpareSchema
     from tenants.provisioning import migration_fingerprint
     from tenants.services import hospital_create
@@ -117,12 +161,99 @@ def create_hospitals(first: int, last: int, batch: int, timings: dict, spare_sec
             made = make_spares(min(batch, last - number + 1))
             spare_seconds.append((time.perf_counter() - began, made))
         slug = f"h{number:04d}"
-        began = time.perf_counter()
-        hospital_create(name=f"Scale {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example")
-        timings[number] = time.perf_counter() - began
+        clock = StatementClock(connection)
+        with clock.measuring() as spent:
+            began = time.perf_counter()
+            hospital_create(name=f"Scale {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example")
+            timings[number] = time.perf_counter() - began
+        statements[number] = spent
         if number % 100 == 0:
             made = sum(n for _, n in spare_seconds)
             say(f"{number}/{last} hospitals; last onboarding {timings[number]:.3f} s; {made} spares made so far")
+
+
+def onboard_and_purge(slug: str) -> tuple[float, dict[str, float]]:
+    """One timed onboarding (seconds, statements), then the hospital suspended and purged, untimed."""
+    from django.db import connection
+
+    from tenants.services import hospital_create, hospital_purge, hospital_suspend
+
+    clock = StatementClock(connection)
+    with clock.measuring() as spent:
+        began = time.perf_counter()
+        hospital = hospital_create(name=f"Scale {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example")
+        seconds = time.perf_counter() - began
+    hospital_purge(hospital=hospital_suspend(hospital=hospital))
+    return seconds, spent
+
+
+def onboarding_peer() -> None:
+    """The peer of the side-by-side onboardings: a child process with Django on the peer database (its
+    DATABASE_URL). Reads `spares N` and `onboard SLUG` lines; answers each with a `peer: {json}` line."""
+    setup_django(os.environ["DATABASE_URL"])
+    for line in sys.stdin:
+        command, argument = line.split()
+        if command == "spares":
+            make_spares(int(argument))
+            warm_up(None)
+            database_settle()
+            answer: dict = {}
+        else:
+            seconds, spent = onboard_and_purge(argument)
+            answer = {"seconds": seconds, "statements": spent}
+        print(f"peer: {json.dumps(answer)}", flush=True)
+
+
+class OnboardingPeer:
+    """The child process of onboarding_peer, on `database_url`."""
+
+    def __init__(self, stack, database_url: str):
+        argv = commands.python("-c", "import bench.scale; bench.scale.onboarding_peer()")
+        env = django_env(DATABASE_URL=database_url)
+        self.proc = stack.spawn("onboarding peer", argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.stack = stack
+
+    def ask(self, line: str) -> dict:
+        self.proc.stdin.write(f"{line}\n".encode())
+        self.proc.stdin.flush()
+        for answer in self.proc.stdout:
+            if answer.startswith(b"peer: "):
+                return json.loads(answer[len(b"peer: ") :])
+        raise BenchError(f"the onboarding peer exited (code {self.proc.wait()}) on `{line}`")
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.stack.stop_child(self.proc)
+
+
+def onboarding_side_by_side(stack, peer_url: str, args) -> dict:
+    """Onboarding into this database of N hospitals and into the peer's of 1, in alternation (the order
+    rotating), each hospital purged again untimed: every one meets N or 1 hospitals, at the same moment of
+    the machine. Spares made ahead on both sides, both databases settled first."""
+    peer = OnboardingPeer(stack, peer_url)
+    try:
+        say(f"onboarding side by side: {args.onboard_rounds} spares on each side, then both settled (untimed)")
+        make_spares(args.onboard_rounds)
+        database_settle()
+        peer.ask(f"spares {args.onboard_rounds}")
+        here: dict = {"seconds": [], "statements": []}
+        there: dict = {"seconds": [], "statements": []}
+        for number in range(args.onboard_rounds):
+            turns = [(here, None), (there, peer)] if number % 2 == 0 else [(there, peer), (here, None)]
+            for side, child in turns:
+                slug = f"side{number:03d}"
+                if child is None:
+                    seconds, spent = onboard_and_purge(slug)
+                else:
+                    answer = child.ask(f"onboard {slug}")
+                    seconds, spent = answer["seconds"], answer["statements"]
+                side["seconds"].append(seconds)
+                side["statements"].append(spent)
+    finally:
+        peer.close()
+    ratios = [a / b for a, b in zip(here["seconds"], there["seconds"], strict=True)]
+    say(f"onboarding at {args.hospitals} / at 1 hospital, by round: {ratio_summary(ratios)}")
+    return {"here": here, "there": there, "ratios": ratios}
 
 
 def staff_tokens(first: int, last: int) -> dict[str, str]:
@@ -192,23 +323,48 @@ class SpreadClient(Client):
         self.get(path)
 
 
-def throughput(stack, label: str, tokens: dict[str, str], args, database_url: str = "") -> float:
-    """req/s of GET /accounts/user/ spread over `tokens`' hosts, after a warm-up that reaches each of them."""
-    name = label.replace(" ", "-")
-    with Gunicorn(stack, name, workers=2, conn_max_age=60, database_url=database_url) as server:
-        clients = [
-            SpreadClient(server.port, tokens, ("/accounts/user/",), i * len(tokens) // args.concurrency)
-            for i in range(args.concurrency)
-        ]
-        # Each worker process (2) should meet every hospital before timing starts.
-        warmup = max(20, args.warmup_passes * 2 * len(tokens) // args.concurrency)
-        try:
-            seconds, latencies = run_clients(clients, args.requests, warmup, args.time_limit)
-        except BenchError as exc:
-            raise server.fail(str(exc)) from None
+def spread_clients(port: int, tokens: dict[str, str], args) -> list[SpreadClient]:
+    return [
+        SpreadClient(port, tokens, ("/accounts/user/",), i * len(tokens) // args.concurrency)
+        for i in range(args.concurrency)
+    ]
+
+
+def rate_of(server: Gunicorn, label: str, tokens: dict[str, str], args, warmup: int) -> float:
+    """req/s of GET /accounts/user/ spread over `tokens`' hosts, after `warmup` requests per client thread."""
+    try:
+        seconds, latencies = run_clients(
+            spread_clients(server.port, tokens, args), args.requests, warmup, args.time_limit
+        )
+    except BenchError as exc:
+        raise server.fail(str(exc)) from None
     rate = args.requests / seconds
     say(f"{label}: {rate:.1f} req/s (p50 {statistics.median(latencies) * 1000:.2f} ms)")
     return rate
+
+
+def full_warmup(tokens: dict[str, str], args) -> int:
+    """Requests per client thread by which each of the server's 2 workers has met every hospital."""
+    return max(20, args.warmup_passes * 2 * len(tokens) // args.concurrency)
+
+
+def side_by_side(stack, sides: dict[str, tuple[str, dict[str, str]]], args) -> dict[str, list[float]]:
+    """Every side's server runs at once (label -> (database URL, tokens)); after a warm-up that reaches each
+    hospital from each worker, a round measures each side in turn, the order rotating from round to round,
+    so that the machine's drift meets every side alike and no server is restarted between a round's runs."""
+    rates: dict[str, list[float]] = {label: [] for label in sides}
+    with contextlib.ExitStack() as running:
+        servers = {}
+        for label, (url, tokens) in sides.items():
+            server = Gunicorn(stack, label.replace(" ", "-"), workers=2, conn_max_age=60, database_url=url)
+            servers[label] = running.enter_context(server)
+            rate_of(servers[label], f"{label} (warm-up run)", tokens, args, full_warmup(tokens, args))
+        labels = list(sides)
+        for round_number in range(args.rounds):
+            turn = round_number % len(labels)
+            for label in labels[turn:] + labels[:turn]:
+                rates[label].append(rate_of(servers[label], label, sides[label][1], args, warmup=20))
+    return rates
 
 
 def database_settle() -> None:
@@ -223,7 +379,7 @@ def database_settle() -> None:
     say(f"database settled (VACUUM ANALYZE, CHECKPOINT) in {time.perf_counter() - began:.0f} s, untimed")
 
 
-@contextmanager
+@contextlib.contextmanager
 def one_hospital_peer(stack):
     """The peer database on the same server: migrated, with the demo hospital (bootstrap_demo) and nothing else.
     Yields its URL; the caller logs in once its server is up."""
@@ -287,7 +443,7 @@ def one_pass(port: int, tokens: dict[str, str], paths: tuple[str, ...]) -> None:
         client.close()
 
 
-@contextmanager
+@contextlib.contextmanager
 def peak_sampler():
     """Samples every server backend's private memory every 0.1 s; yields a dict holding the peak (kB)."""
     from django.db import connections
@@ -432,7 +588,38 @@ def migrations(args) -> dict:
 # Report
 
 
-def report(args, onboard: dict, spares: list, rates: dict, by_round: dict, memory: dict, migrate: dict | None) -> None:
+def report_statements(before: tuple[list, list], after: tuple[list, list], labels: str) -> None:
+    """Two groups of onboardings, each (seconds, statements): time in SQL (COMMIT included) and outside it,
+    and the statements whose median grew most from the first group to the second."""
+
+    def p50(group: tuple[list, list], key: str | None = None) -> float:
+        if key is None:
+            return statistics.median(sum(spent.values()) for spent in group[1])
+        return statistics.median(spent.get(key, 0.0) for spent in group[1])
+
+    def outside(group: tuple[list, list]) -> float:
+        return statistics.median(s - sum(spent.values()) for s, spent in zip(*group, strict=True))
+
+    print(
+        f"    p50 in SQL (COMMIT included) {p50(before) * 1000:.1f} / {p50(after) * 1000:.1f} ms, outside it "
+        f"{outside(before) * 1000:.1f} / {outside(after) * 1000:.1f} ms ({labels}); the statements that grew most:"
+    )
+    keys = {key for spent in before[1] + after[1] for key in spent}
+    for key in sorted(keys, key=lambda key: p50(before, key) - p50(after, key))[:5]:
+        print(f"      {p50(before, key) * 1000:6.2f} -> {p50(after, key) * 1000:6.2f} ms  {key}")
+
+
+def report(
+    args,
+    onboard: dict,
+    statements: dict,
+    side: dict,
+    spares: list,
+    rates: dict,
+    by_round: dict,
+    memory: dict,
+    migrate: dict | None,
+) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -456,9 +643,23 @@ def report(args, onboard: dict, spares: list, rates: dict, by_round: dict, memor
     )
     ratio = statistics.median(tail) / statistics.median(head)
     print(
-        f"  p50 of #1-#{len(head)} {statistics.median(head):.3f} s, of the last {len(tail)} "
-        f"{statistics.median(tail):.3f} s: {ratio:.2f}x"
+        f"  in order: p50 of #1-#{len(head)} {statistics.median(head):.3f} s, of the last {len(tail)} "
+        f"{statistics.median(tail):.3f} s: {ratio:.2f}x (minutes apart: the machine's drift is in it)"
     )
+    numbers = sorted(onboard)
+    report_statements(
+        ([onboard[k] for k in numbers[:25]], [statements[k] for k in numbers[:25]]),
+        ([onboard[k] for k in numbers[-25:]], [statements[k] for k in numbers[-25:]]),
+        "first / last 25",
+    )
+    here, there = side["here"], side["there"]
+    at_n, at_1 = statistics.median(here["seconds"]), statistics.median(there["seconds"])
+    print(
+        f"  side by side, once the {n} exist: p50 onboarding into a database of {n} hospitals {at_n:.3f} s, "
+        f"of 1 hospital {at_1:.3f} s: {at_n / at_1:.2f}x (alternating, each purged again; spares made ahead)"
+    )
+    print(f"    at {n} / at 1 by round: {ratio_summary(side['ratios'])}")
+    report_statements((there["seconds"], there["statements"]), (here["seconds"], here["statements"]), f"at 1 / at {n}")
     print(
         f"  spares: {spares_made} made in {spare_seconds:.0f} s ({spare_seconds / max(spares_made, 1):.3f} s each, "
         "untimed, as a worker would)"
@@ -492,8 +693,10 @@ def report(args, onboard: dict, spares: list, rates: dict, by_round: dict, memor
         f"over {memory['recycled_backends']} successive backends"
     )
     print()
+    side_ratio = statistics.median(side["ratios"])
     targets = [
-        f"onboarding #{n} within 1.2x of #1 (p50s):     {ratio:.2f}x  {'met' if ratio <= 1.2 else 'MISSED'}",
+        f"onboarding at {n} within 1.2x of at 1 (side by side, median by round): {side_ratio:.2f}x  "
+        f"{'met' if side_ratio <= 1.2 else 'MISSED'} (in order: {ratio:.2f}x)",
         f"req/s at {n} within 5% of 1 hospital:      {spread:.2f}x  {'met' if spread >= 0.95 else 'MISSED'}",
     ]
     if migrate is not None:
@@ -551,6 +754,12 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--rounds", type=bounded_int(1, 50), default=3, help="req/s runs per figure (median)")
     parser.add_argument(
+        "--onboard-rounds",
+        type=bounded_int(1, 500),
+        default=25,
+        help="onboardings at N and at 1 hospital side by side, once the N exist (default 25 each)",
+    )
+    parser.add_argument(
         "--spares-ahead",
         action="store_true",
         help="make every spare before the first timed onboarding (no refill's DDL between onboardings)",
@@ -573,13 +782,14 @@ def run(stack, args) -> int:
         from tenants.services import hospital_host
 
         onboard: dict[int, float] = {}
+        statements: dict[int, dict[str, float]] = {}
         spares: list = []
         spare_pool_refill(size=2)
         warm_up(None)  # a first onboarding in a fresh process pays for imports: rolled back, untimed
-        create_hospitals(1, 1, args.batch, onboard, spares)
+        create_hospitals(1, 1, args.batch, onboard, spares, statements)
         tokens = staff_tokens(1, 1)
         first_host = hospital_host("h0001")
-        only = [throughput(stack, "1 hospital", tokens, args) for _ in range(args.rounds)]
+        only = side_by_side(stack, {"1 hospital": ("", tokens)}, args)["1 hospital"]
         rates = {"1 hospital (the only one)": statistics.median(only)}
         if args.spares_ahead:
             say(f"making {args.hospitals - 1} spares ahead (untimed)")
@@ -588,26 +798,34 @@ def run(stack, args) -> int:
             spares.append((time.perf_counter() - began_spares, made))
             database_settle()
         say(f"creating hospitals #2..#{args.hospitals}")
-        create_hospitals(2, args.hospitals, args.batch, onboard, spares)
+        create_hospitals(2, args.hospitals, args.batch, onboard, spares, statements)
         tokens.update(staff_tokens(2, args.hospitals))
-        database_settle()
-        spread, single, peer = [], [], []
         with one_hospital_peer(stack) as peer_url:
+            side = onboarding_side_by_side(stack, peer_url, args)
+            database_settle()
+            admin_execute(peer_url, "VACUUM (ANALYZE)")
+            admin_execute(peer_url, "CHECKPOINT")
             peer_tokens = peer_token(stack, peer_url)
-            for _ in range(args.rounds):  # alternating, so that a busy moment of the machine hits all three
-                spread.append(throughput(stack, "spread", tokens, args))
-                single.append(throughput(stack, "1 of many", {first_host: tokens[first_host]}, args))
-                peer.append(throughput(stack, "peer with 1", peer_tokens, args, database_url=peer_url))
+            run = side_by_side(
+                stack,
+                {
+                    "spread": ("", tokens),
+                    "1 of many": ("", {first_host: tokens[first_host]}),
+                    "peer with 1": (peer_url, peer_tokens),
+                },
+                args,
+            )
+        spread, single, peer = run["spread"], run["1 of many"], run["peer with 1"]
         rates[f"{args.hospitals} hospitals, spread over all"] = statistics.median(spread)
         rates[f"hospital #1 of {args.hospitals}"] = statistics.median(single)
         rates["database with 1 hospital, alternating"] = statistics.median(peer)
-        # A round's three runs are back to back: their ratios carry less of the machine's drift than the medians.
+        # A round's runs are back to back: their ratios carry less of the machine's drift than the medians.
         by_round = {
             "spread / the 1-hospital database": [a / b for a, b in zip(spread, peer, strict=True)],
             f"spread / #1 of {args.hospitals}": [a / b for a, b in zip(spread, single, strict=True)],
         }
         memory = connection_memory(stack, tokens, first_host, args)
         migrate = None if args.no_migrations else migrations(args)
-        report(args, onboard, spares, rates, by_round, memory, migrate)
+        report(args, onboard, statements, side, spares, rates, by_round, memory, migrate)
     say(f"done in {time.monotonic() - began:.0f} s")
     return 0
