@@ -6,18 +6,25 @@ In a database of its own (`bench_scale`, dropped at the end), on the embedded
 PostgreSQL of devtools or the server of DATABASE_URL:
 
 1. Onboarding: hospitals #1..#N through tenants.services.hospital_create from
-   the spare pool (refilled in untimed batches, as a worker would), each timed.
-   Each gets a verified admin (no password: tokens are minted, not logged in).
+   the spare pool (refilled in untimed batches, as a worker would), each timed,
+   statement by statement too (StatementClock). Each gets a verified admin (no
+   password: tokens are minted, not logged in). #1 and #N are half an hour
+   apart, so their ratio carries the machine's drift too; once the N exist,
+   onboardings are therefore also timed side by side: into this database of N
+   and into a peer database on the same server that holds one hospital
+   (`bench_scale_one`, the demo hospital; a child process of its own), in
+   alternation, each hospital purged again untimed, spares made ahead and both
+   databases settled first.
 2. Authed `GET /accounts/user/` req/s under gunicorn (2 sync workers,
    DB_CONN_MAX_AGE=60, DEBUG off) with the admins' Bearer tokens: on hospital #1
    when it is the only one; then, once the N hospitals exist and the database has
    settled (VACUUM ANALYZE and a CHECKPOINT, untimed: the state of a database whose
    hospitals came over months, not the last minutes' burst of DDL whose autovacuum
-   would otherwise share the CPUs with the measurement), in alternating rounds:
-   the requests spread over every hospital's subdomain (round robin, after a
-   warm-up that reaches each hospital from each worker), #1 of N alone, and the
-   peer: a second database on the same server that holds one hospital only
-   (`bench_scale_one`, the demo hospital), so both sides meet the same machine.
+   would otherwise share the CPUs with the measurement): the requests spread over
+   every hospital's subdomain (round robin), #1 of N alone, and the peer database
+   of one hospital, so that both sides meet the same machine. The three servers
+   run at once; after a warm-up that reaches each hospital from each worker, a
+   round measures each in turn, the order rotating from round to round.
 3. Memory of one long-lived connection: gunicorn with 1 sync worker
    (DB_CONN_MAX_AGE=3600), so one PostgreSQL backend serves everything. Its
    private memory (RssAnon in /proc/<pid>/status; relcache and catcache live
@@ -752,7 +759,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--migrate-sample", type=bounded_int(1, 5000), default=100, help="schemas run through the plain executor"
     )
-    parser.add_argument("--rounds", type=bounded_int(1, 50), default=3, help="req/s runs per figure (median)")
+    parser.add_argument("--rounds", type=bounded_int(1, 50), default=9, help="req/s rounds (default 9)")
     parser.add_argument(
         "--onboard-rounds",
         type=bounded_int(1, 500),
