@@ -18,11 +18,13 @@ def current_schema_name() -> str:
     return connection.schema_name  # type: ignore[attr-defined]  # django-tenants' connection wrapper
 
 
-def schema_qualified_cursor():
+def schema_qualified_cursor(*, prepared: bool = False):
     """A cursor for a statement whose every table is schema-qualified (`public.accounts_user`): it leaves the
-    connection's search_path as it is, sending no `SET search_path` (tenants/postgresql_backend); a plain
-    cursor on any other backend."""
-    return getattr(connection, "schema_qualified_cursor", connection.cursor)()
+    connection's search_path as it is, sending no `SET search_path` (tenants/postgresql_backend); with
+    `prepared`, its statements are prepared on the server once per connection, outside a transaction. A
+    plain cursor on any other backend."""
+    open_cursor = getattr(connection, "schema_qualified_cursor", None)
+    return connection.cursor() if open_cursor is None else open_cursor(prepared=prepared)
 
 
 def current_tenant():
