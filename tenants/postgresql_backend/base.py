@@ -71,7 +71,7 @@ class PreparedCursor(ServerBindingCursor):
         try:
             return super().execute(query, params, prepare=True, binary=binary)
         except psycopg.errors.FeatureNotSupported as exc:
-            if "cached plan must not change result type" not in str(exc):
+            if exc.diag.source_function != "RevalidateCachedQuery":  # the message may be translated; this not
                 raise
             super().execute("DEALLOCATE ALL")
             return super().execute(query, params, prepare=True, binary=binary)
