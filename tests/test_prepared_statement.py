@@ -11,6 +11,7 @@ import uuid
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.authentication import user_with_hospital
 from core.tenancy import schema_qualified_cursor
@@ -77,3 +78,11 @@ def test_a_column_type_change_does_not_break_the_prepared_statement(scratch_tabl
     # it is deallocated and prepared again, and every later execution works.
     for _ in range(2):
         assert sorted(select_prepared(sql)) == [("a name longer than ten",), ("first",)]
+
+
+def test_the_prepared_statement_is_logged_with_its_text(user_a):
+    # connection.queries and DEBUG's SQL log (and the benches that count statements by kind) read it.
+    with CaptureQueriesContext(connection) as captured:
+        user_with_hospital(user_id=user_a.pk, host="alpha.localhost")
+    texts = [query["sql"] for query in captured.captured_queries]
+    assert any(text and 'public."accounts_user"' in text for text in texts), texts

@@ -30,6 +30,7 @@ import threading
 import psycopg
 from django.conf import settings
 from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.backends.postgresql.operations import DatabaseOperations as PostgresOperations
 from django_tenants.postgresql_backend import base
 
 from tenants.postgresql_backend.schema import DatabaseSchemaEditor
@@ -80,8 +81,21 @@ class PreparedCursor(ServerBindingCursor):
 _COUNTED_PREPARED = _counting(PreparedCursor)
 
 
+class DatabaseOperations(PostgresOperations):
+    def last_executed_query(self, cursor, sql, params):
+        """Django's reads a client-side cursor's merged text, which a PreparedCursor has not: its statement
+        is written out as Django does it for server-side binding (for connection.queries and DEBUG logs)."""
+        if isinstance(cursor, PreparedCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.errors.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     SchemaEditorClass = DatabaseSchemaEditor  # no constraint from a hospital's schema to a public table
+    ops_class = DatabaseOperations  # the statements of a PreparedCursor in connection.queries
     _search_path_left = False  # set while schema_qualified_cursor() opens its cursor
     _prepared_cursor = False  # likewise, when that cursor prepares its statements
 
