@@ -122,7 +122,7 @@ class StatementClock:
     LITERALS = re.compile(r"'[^']*'|\"[^\"]*\d[^\"]*\"|\b\w*\d\w*\b")  # schema and savepoint names too
 
     def __init__(self, connection):
-        self.spent: dict[str, float] = {}
+        self.spent: dict[str, float] = {}  # of the current `measuring()`
         self.connection = connection
         self.commit = connection._commit
 
@@ -155,11 +155,8 @@ class StatementClock:
 
 
 def create_hospitals(first: int, last: int, batch: int, timings: dict, spare_seconds: list, statements: dict) -> None:
-    from django.db import connection
-
     from tenants.models import SpareSchema
     from tenants.provisioning import migration_fingerprint
-    from tenants.services import hospital_create
 
     current = migration_fingerprint()
     for number in range(first, last + 1):
@@ -167,29 +164,30 @@ def create_hospitals(first: int, last: int, batch: int, timings: dict, spare_sec
             began = time.perf_counter()
             made = make_spares(min(batch, last - number + 1))
             spare_seconds.append((time.perf_counter() - began, made))
-        slug = f"h{number:04d}"
-        clock = StatementClock(connection)
-        with clock.measuring() as spent:
-            began = time.perf_counter()
-            hospital_create(name=f"Scale {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example")
-            timings[number] = time.perf_counter() - began
-        statements[number] = spent
+        _, timings[number], statements[number] = timed_onboarding(f"h{number:04d}")
         if number % 100 == 0:
             made = sum(n for _, n in spare_seconds)
             say(f"{number}/{last} hospitals; last onboarding {timings[number]:.3f} s; {made} spares made so far")
 
 
-def onboard_and_purge(slug: str) -> tuple[float, dict[str, float]]:
-    """One timed onboarding (seconds, statements), then the hospital suspended and purged, untimed."""
+def timed_onboarding(slug: str):
+    """hospital_create of `slug`, timed as a whole and statement by statement: (hospital, seconds, statements)."""
     from django.db import connection
 
-    from tenants.services import hospital_create, hospital_purge, hospital_suspend
+    from tenants.services import hospital_create
 
-    clock = StatementClock(connection)
-    with clock.measuring() as spent:
+    with StatementClock(connection).measuring() as spent:
         began = time.perf_counter()
         hospital = hospital_create(name=f"Scale {slug}", slug=slug, admin_email=f"admin@{slug}.bench.example")
         seconds = time.perf_counter() - began
+    return hospital, seconds, spent
+
+
+def onboard_and_purge(slug: str) -> tuple[float, dict[str, float]]:
+    """One timed onboarding (seconds, statements), then the hospital suspended and purged, untimed."""
+    from tenants.services import hospital_purge, hospital_suspend
+
+    hospital, seconds, spent = timed_onboarding(slug)
     hospital_purge(hospital=hospital_suspend(hospital=hospital))
     return seconds, spent
 
@@ -220,6 +218,10 @@ class OnboardingPeer:
         self.proc = stack.spawn("onboarding peer", argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.stack = stack
 
+    def onboard_and_purge(self, slug: str) -> tuple[float, dict[str, float]]:
+        answer = self.ask(f"onboard {slug}")
+        return answer["seconds"], answer["statements"]
+
     def ask(self, line: str) -> dict:
         self.proc.stdin.write(f"{line}\n".encode())
         self.proc.stdin.flush()
@@ -245,15 +247,10 @@ def onboarding_side_by_side(stack, peer_url: str, args) -> dict:
         peer.ask(f"spares {args.onboard_rounds}")
         here: dict = {"seconds": [], "statements": []}
         there: dict = {"seconds": [], "statements": []}
+        turns = [(here, onboard_and_purge), (there, peer.onboard_and_purge)]
         for number in range(args.onboard_rounds):
-            turns = [(here, None), (there, peer)] if number % 2 == 0 else [(there, peer), (here, None)]
-            for side, child in turns:
-                slug = f"side{number:03d}"
-                if child is None:
-                    seconds, spent = onboard_and_purge(slug)
-                else:
-                    answer = child.ask(f"onboard {slug}")
-                    seconds, spent = answer["seconds"], answer["statements"]
+            for side, onboard in turns if number % 2 == 0 else turns[::-1]:
+                seconds, spent = onboard(f"side{number:03d}")
                 side["seconds"].append(seconds)
                 side["statements"].append(spent)
     finally:
