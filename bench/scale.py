@@ -697,11 +697,15 @@ def report(
         f"over {memory['recycled_backends']} successive backends"
     )
     print()
+    # Both goals are read by round (a round's sides run back to back), with the interval the rounds' noise leaves.
     side_ratio = statistics.median(side["ratios"])
+    rate_ratios = by_round["spread / the 1-hospital database"]
+    rate_ratio = statistics.median(rate_ratios)
     targets = [
         f"onboarding at {n} within 1.2x of at 1 (side by side, median by round): {side_ratio:.2f}x  "
-        f"{'met' if side_ratio <= 1.2 else 'MISSED'} (in order: {ratio:.2f}x)",
-        f"req/s at {n} within 5% of 1 hospital:      {spread:.2f}x  {'met' if spread >= 0.95 else 'MISSED'}",
+        f"{'met' if side_ratio <= 1.2 else 'MISSED'} ({ratio_summary(side['ratios'])}; in order: {ratio:.2f}x)",
+        f"req/s at {n} within 5% of 1 hospital (side by side, median by round): {rate_ratio:.2f}x  "
+        f"{'met' if rate_ratio >= 0.95 else 'MISSED'} ({ratio_summary(rate_ratios)})",
     ]
     if migrate is not None:
         targets += report_migrations(migrate)
@@ -756,7 +760,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--migrate-sample", type=bounded_int(1, 5000), default=100, help="schemas run through the plain executor"
     )
-    parser.add_argument("--rounds", type=bounded_int(1, 50), default=9, help="req/s rounds (default 9)")
+    parser.add_argument("--rounds", type=bounded_int(1, 200), default=25, help="req/s rounds (default 25)")
     parser.add_argument(
         "--onboard-rounds",
         type=bounded_int(1, 500),
