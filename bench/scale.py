@@ -81,6 +81,7 @@ PEER_DB = "bench_scale_one"  # the same server, one hospital: what "req/s at 1 h
 SMOKE = ["--hospitals", "3", "--batch", "2", "--requests", "20", "--warmup-passes", "1", "--max-requests", "4"]
 SMOKE += ["--migrate-sample", "2", "--rounds", "1", "--onboard-rounds", "2"]
 FIGURES = r"req/s at \d+ hospitals / at 1: +[\d.]+x"
+SPREAD_VS_PEER = "spread / the 1-hospital database"  # the by-round ratios the req/s goal is read from
 SERVER_APPLICATION = "bench-scale-web"
 PREVIOUS = ("hospitals", "0003_department_staffmember_department_patient_and_more")
 
@@ -699,7 +700,7 @@ def report(
     print()
     # Both goals are read by round (a round's sides run back to back), with the interval the rounds' noise leaves.
     side_ratio = statistics.median(side["ratios"])
-    rate_ratios = by_round["spread / the 1-hospital database"]
+    rate_ratios = by_round[SPREAD_VS_PEER]
     rate_ratio = statistics.median(rate_ratios)
     targets = [
         f"onboarding at {n} within 1.2x of at 1 (side by side, median by round): {side_ratio:.2f}x  "
@@ -829,7 +830,7 @@ def run(stack, args) -> int:
         rates["database with 1 hospital, alternating"] = statistics.median(peer)
         # A round's runs are back to back: their ratios carry less of the machine's drift than the medians.
         by_round = {
-            "spread / the 1-hospital database": [a / b for a, b in zip(spread, peer, strict=True)],
+            SPREAD_VS_PEER: [a / b for a, b in zip(spread, peer, strict=True)],
             f"spread / #1 of {args.hospitals}": [a / b for a, b in zip(spread, single, strict=True)],
         }
         memory = connection_memory(stack, tokens, first_host, args)
